@@ -1,0 +1,161 @@
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CniError, ErrorCode } from "../../shared/cni/errors";
+import { formatIP, IP, parseIP } from "../../shared/net/ip";
+
+/** Who holds an address, as written in its file: `id\r\nifname`, or just `id` in the legacy format. */
+export interface Owner {
+  id: string;
+  ifname?: string;
+}
+
+export interface Reservation {
+  ip: IP;
+  /** Undefined while another process has created the file but not written it yet. */
+  owner?: Owner;
+}
+
+const TEMP_PREFIX = ".patchcord-";
+
+/**
+ * The reference host-local's on-disk store, shared with it: `<dataDir>/<network>/<ip>` per address
+ * and `last_reserved_ip.<N>` per range set.
+ *
+ * A reservation is committed by `link()`ing a fully written temporary file to the address's name:
+ * like the reference's O_EXCL create it fails if the name exists, so two processes (ours or the
+ * reference's) can never both get one address, and unlike it the file never exists half-written.
+ * We do not take the reference's flock on `lock` (Node has no flock); uniqueness never needed it.
+ */
+export class DiskStore {
+  readonly dir: string;
+
+  constructor(dataDir: string, network: string) {
+    this.dir = join(dataDir, network);
+  }
+
+  ensureDir(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new CniError(ErrorCode.IoFailure, `cannot create the IPAM store ${this.dir}`, (e as Error).message);
+    }
+  }
+
+  private writeTemp(content: string): string {
+    const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
+    const fd = openSync(tmp, "wx", 0o600);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    return tmp;
+  }
+
+  /** Reserves `ip` for the owner; false if it is already taken. */
+  reserve(ip: IP, owner: Owner): boolean {
+    const tmp = this.writeTemp(`${owner.id.trim()}\r\n${owner.ifname ?? ""}`);
+    try {
+      linkSync(tmp, join(this.dir, formatIP(ip)));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw new CniError(ErrorCode.IoFailure, `cannot reserve ${formatIP(ip)} in ${this.dir}`, (e as Error).message);
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+
+  release(ip: IP): void {
+    try {
+      unlinkSync(join(this.dir, formatIP(ip)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  }
+
+  /** Every address file in the store (the lock, hints and temporary files are not addresses). */
+  reservations(): Reservation[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new CniError(ErrorCode.IoFailure, `cannot read the IPAM store ${this.dir}`, (e as Error).message);
+    }
+    const out: Reservation[] = [];
+    for (const name of names) {
+      const ip = parseIP(name);
+      // Only canonical names are reservations; anything else is not ours to interpret.
+      if (!ip || formatIP(ip) !== name) continue;
+      let content: string;
+      try {
+        content = readFileSync(join(this.dir, name), "utf8");
+      } catch {
+        continue; // released meanwhile
+      }
+      out.push({ ip, owner: parseOwner(content) });
+    }
+    return out;
+  }
+
+  /** Addresses held by (id, ifname); if there are none, those held by `id` in the legacy format. */
+  findByOwner(id: string, ifname: string): IP[] {
+    const all = this.reservations();
+    const exact = all.filter((r) => r.owner && r.owner.id === id.trim() && r.owner.ifname === ifname);
+    if (exact.length) return exact.map((r) => r.ip);
+    return all.filter((r) => r.owner && r.owner.id === id.trim() && r.owner.ifname === undefined).map((r) => r.ip);
+  }
+
+  lastReserved(index: number): IP | undefined {
+    try {
+      return parseIP(readFileSync(join(this.dir, `last_reserved_ip.${index}`), "utf8").trim());
+    } catch {
+      return undefined; // a hint only: missing or being rewritten by the reference
+    }
+  }
+
+  /** Replaced atomically (temp + rename), so readers never see it half-written. */
+  setLastReserved(index: number, ip: IP): void {
+    const tmp = this.writeTemp(formatIP(ip));
+    try {
+      renameSync(tmp, join(this.dir, `last_reserved_ip.${index}`));
+    } catch (e) {
+      unlinkSync(tmp);
+      throw new CniError(ErrorCode.IoFailure, `cannot record the last reserved address in ${this.dir}`, (e as Error).message);
+    }
+  }
+
+  /** Removes temporary files left by a process that died mid-reservation. */
+  removeStaleTemps(olderThanMs: number, now = Date.now()): number {
+    let removed = 0;
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const file = join(this.dir, name);
+      try {
+        if (now - statSync(file).mtimeMs > olderThanMs) {
+          unlinkSync(file);
+          removed++;
+        }
+      } catch {
+        // gone already
+      }
+    }
+    return removed;
+  }
+}
+
+export function parseOwner(content: string): Owner | undefined {
+  const text = content.trim();
+  if (text === "") return undefined;
+  const crlf = content.indexOf("\r\n");
+  if (crlf < 0) return { id: text };
+  return { id: content.slice(0, crlf).trim(), ifname: content.slice(crlf + 2).trim() };
+}

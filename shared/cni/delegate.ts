@@ -1,0 +1,76 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { CniError, ErrorCode } from "./errors";
+import { pluginTypeProblem } from "./names";
+import { parseResult, Result } from "./result";
+import { runCommand } from "../kernel/run";
+
+export type DelegatedCommand = "ADD" | "DEL" | "CHECK" | "GC" | "STATUS";
+
+export interface DelegateContext {
+  /** CNI_PATH directories. */
+  path: string[];
+  /** Our environment; the delegate gets all of it, with CNI_COMMAND replaced. */
+  env: Record<string, string | undefined>;
+  /** The exact bytes we read on stdin. */
+  stdin: Buffer;
+  /** The config's version, assumed for a result that does not name its own. */
+  version: string;
+  stderr?: (text: string) => void;
+}
+
+/** The first regular file named `type` in the CNI_PATH directories, as libcni looks it up. */
+export function findPlugin(type: string, path: string[]): string {
+  const problem = pluginTypeProblem(type);
+  if (problem) throw new CniError(ErrorCode.InvalidNetworkConfig, `plugin type ${JSON.stringify(type)} ${problem}`);
+  if (!path.length) throw new CniError(ErrorCode.InvalidEnvironment, "required env variables [CNI_PATH] missing", `needed to find the ${type} plugin`);
+  for (const dir of path) {
+    const candidate = join(dir, type);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new CniError(ErrorCode.DelegateFailed, `failed to find plugin ${JSON.stringify(type)} in path [${path.join(" ")}]`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a delegated plugin (IPAM) as the spec says: same environment but CNI_COMMAND, same stdin.
+ * Its error is passed on unchanged (code, msg, details); its stderr is forwarded to ours.
+ */
+export async function delegate(command: DelegatedCommand, type: string, ctx: DelegateContext): Promise<Result | undefined> {
+  const binary = findPlugin(type, ctx.path);
+  const env = { ...ctx.env, CNI_COMMAND: command };
+  let run = await runCommand([binary], ctx.stdin.toString("utf8"), env);
+  // A binary being replaced (e.g. by an installer) fails to exec with ETXTBSY; libcni retries too.
+  for (let i = 0; i < 5 && run.code === 127 && /ETXTBSY/.test(run.stderr); i++) {
+    await sleep(1000);
+    run = await runCommand([binary], ctx.stdin.toString("utf8"), env);
+  }
+  if (run.stderr && ctx.stderr) ctx.stderr(run.stderr.endsWith("\n") ? run.stderr : run.stderr + "\n");
+  if (run.code !== 0) throw delegateError(type, run.stdout, run.stderr, run.code);
+  if (command !== "ADD") return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(run.stdout);
+  } catch {
+    throw new CniError(ErrorCode.DecodingFailure, `cannot decode the result of plugin ${type}`, run.stdout.slice(0, 500));
+  }
+  return parseResult(raw, ctx.version);
+}
+
+function delegateError(type: string, stdout: string, stderr: string, code: number): CniError {
+  try {
+    const e = JSON.parse(stdout) as Record<string, unknown>;
+    if (typeof e.code === "number" && typeof e.msg === "string") {
+      return new CniError(e.code, e.msg, typeof e.details === "string" ? e.details : undefined);
+    }
+  } catch {
+    // not the spec's error JSON: fall through to the text
+  }
+  const text = (stderr || stdout).trim() || `exit code ${code}`;
+  return new CniError(ErrorCode.DelegateFailed, `plugin ${type} failed: ${text}`);
+}

@@ -1,0 +1,25 @@
+import { delegate, DelegateContext } from "./delegate";
+import { CniError, ErrorCode } from "./errors";
+import { Result } from "./result";
+
+/**
+ * IPAM ADD, then `configure` with its result; if `configure` fails, IPAM DEL runs before the
+ * error is passed on, so a failed ADD never keeps an address reserved.
+ */
+export async function withIpamAdd<T>(type: string, ctx: DelegateContext, configure: (ipam: Result) => Promise<T>): Promise<T> {
+  const ipam = await delegate("ADD", type, ctx);
+  if (!ipam || !ipam.ips?.length) {
+    await delegate("DEL", type, ctx).catch(() => undefined);
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `IPAM plugin ${type} returned no IP addresses`);
+  }
+  try {
+    return await configure(ipam);
+  } catch (e) {
+    try {
+      await delegate("DEL", type, ctx);
+    } catch (delError) {
+      ctx.stderr?.(`releasing the IPAM reservation after a failed ADD also failed: ${(delError as Error).message}\n`);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,162 @@
+import { CniError, ErrorCode, toCniError } from "./errors";
+import { Command, Invocation, readCommand, readInvocation } from "./env";
+import { networkNameProblem } from "./names";
+import { formatResult, parseResult, Result } from "./result";
+import { isSupportedVersion, NEWEST_VERSION, requireSupportedVersion, requireVerbAllowed, SpecVersion, SUPPORTED_VERSIONS } from "./versions";
+import { createTracer, Tracer } from "../kernel/trace";
+
+/** Everything a verb handler gets: the validated environment, the config and where to log. */
+export interface Request<C> extends Invocation {
+  /** The spec version of the config (and of the result we print). */
+  version: SpecVersion;
+  /** The network name (safe as a directory name). */
+  network: string;
+  /** The plugin's own view of the config, validated by its `parseConfig`. */
+  config: C;
+  /** The whole decoded stdin. */
+  raw: Record<string, unknown>;
+  /** The exact stdin bytes, passed unchanged to delegated plugins. */
+  stdin: Buffer;
+  /** The parsed `prevResult`, when a previous plugin or the runtime sent one. */
+  prevResult?: Result;
+  env: Record<string, string | undefined>;
+  trace: Tracer;
+}
+
+export interface PluginFuncs<C> {
+  /** Validates the decoded stdin for this plugin; throws CniError 7 (invalid) or 2 (unsupported key). */
+  parseConfig(raw: Record<string, unknown>, inv: Invocation): C;
+  add(req: Request<C>): Promise<Omit<Result, "cniVersion">>;
+  del(req: Request<C>): Promise<void>;
+  check(req: Request<C>): Promise<void>;
+  gc(req: Request<C>): Promise<void>;
+  status(req: Request<C>): Promise<void>;
+}
+
+export interface About {
+  /** The name the binary was invoked as. */
+  name: string;
+  /** patchcord's version. */
+  version: string;
+}
+
+export interface PluginIO {
+  env: Record<string, string | undefined>;
+  readStdin(): Promise<Buffer>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export const usageLine = (about: About): string =>
+  `${about.name} (patchcord ${about.version}): a CNI plugin; run it from a container runtime with CNI_COMMAND set. CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}`;
+
+function decodeConfig(stdin: Buffer): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin.toString("utf8"));
+  } catch (e) {
+    throw new CniError(ErrorCode.DecodingFailure, "error decoding network config: not valid JSON", (e as Error).message);
+  }
+  if (!isObject(raw)) throw new CniError(ErrorCode.DecodingFailure, "error decoding network config: must be a JSON object");
+  return raw;
+}
+
+async function readAll(io: PluginIO): Promise<Buffer> {
+  try {
+    return await io.readStdin();
+  } catch (e) {
+    throw new CniError(ErrorCode.IoFailure, "error reading network config from stdin", (e as Error).message);
+  }
+}
+
+async function runVersion(io: PluginIO): Promise<void> {
+  // The spec echoes the caller's version; libcni does not even send stdin, so fall back to ours.
+  let asked: unknown;
+  try {
+    asked = (JSON.parse((await io.readStdin()).toString("utf8")) as Record<string, unknown>).cniVersion;
+  } catch {
+    asked = undefined;
+  }
+  const cniVersion = typeof asked === "string" && asked !== "" ? asked : NEWEST_VERSION;
+  io.stdout(JSON.stringify({ cniVersion, supportedVersions: SUPPORTED_VERSIONS }) + "\n");
+}
+
+async function buildRequest<C>(funcs: PluginFuncs<C>, inv: Invocation, io: PluginIO, trace: Tracer): Promise<Request<C>> {
+  const stdin = await readAll(io);
+  const raw = decodeConfig(stdin);
+  const version = requireSupportedVersion(raw.cniVersion);
+  if (typeof raw.name !== "string") throw new CniError(ErrorCode.InvalidNetworkConfig, "missing network name", 'the config has no string "name"');
+  const nameProblem = networkNameProblem(raw.name);
+  if (nameProblem) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${JSON.stringify(raw.name)}: ${nameProblem}`);
+  requireVerbAllowed(inv.command, version);
+  const prevResult = raw.prevResult === undefined || raw.prevResult === null ? undefined : parseResult(raw.prevResult, version);
+  const config = funcs.parseConfig(raw, inv);
+  return { ...inv, version, network: raw.name, config, raw, stdin, prevResult, env: io.env, trace };
+}
+
+/**
+ * Runs one invocation: validates the environment and config, dispatches the verb and prints the
+ * result or the spec's error JSON on stdout. Returns the exit code (never throws).
+ */
+export async function runPlugin<C>(funcs: PluginFuncs<C>, about: About, io: PluginIO): Promise<number> {
+  let version: string = NEWEST_VERSION;
+  const trace = createTracer(io.env, about.name, io.stderr);
+  try {
+    if (!io.env.CNI_COMMAND) io.stderr(usageLine(about) + "\n");
+    const command: Command = readCommand(io.env);
+    if (command === "VERSION") {
+      await runVersion(io);
+      return 0;
+    }
+    const req = await buildRequest(funcs, readInvocation(io.env), io, trace);
+    version = req.version;
+    switch (command) {
+      case "ADD": {
+        const result = await funcs.add(req);
+        io.stdout(JSON.stringify(formatResult(result, req.version), null, 4) + "\n");
+        break;
+      }
+      case "DEL":
+        await funcs.del(req);
+        break;
+      case "CHECK":
+        await funcs.check(req);
+        break;
+      case "GC":
+        await funcs.gc(req);
+        break;
+      case "STATUS":
+        await funcs.status(req);
+        break;
+    }
+    return 0;
+  } catch (e) {
+    const err = toCniError(e);
+    if (!(e instanceof CniError) && e instanceof Error && e.stack) io.stderr(`${about.name}: ${e.stack}\n`);
+    else io.stderr(`${about.name}: ${err.message}${err.details ? `: ${err.details}` : ""}\n`);
+    const shownVersion = isSupportedVersion(version) ? version : NEWEST_VERSION;
+    io.stdout(JSON.stringify(err.toJSON(shownVersion), null, 4) + "\n");
+    return 1;
+  } finally {
+    trace.close();
+  }
+}
+
+/** The real process: environment, stdin, stdout and stderr of this executable. */
+export function processIO(): PluginIO {
+  return {
+    env: process.env,
+    readStdin: () =>
+      new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        if (process.stdin.isTTY) return resolve(Buffer.alloc(0));
+        process.stdin.on("data", (c: Buffer) => chunks.push(c));
+        process.stdin.on("end", () => resolve(Buffer.concat(chunks)));
+        process.stdin.on("error", reject);
+      }),
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  };
+}
