@@ -83,10 +83,17 @@ async function runVersion(io: PluginIO): Promise<void> {
   io.stdout(JSON.stringify({ cniVersion, supportedVersions: SUPPORTED_VERSIONS }) + "\n");
 }
 
-async function buildRequest<C>(funcs: PluginFuncs<C>, inv: Invocation, io: PluginIO, trace: Tracer): Promise<Request<C>> {
+async function buildRequest<C>(
+  funcs: PluginFuncs<C>,
+  inv: Invocation,
+  io: PluginIO,
+  trace: Tracer,
+  onVersion: (v: SpecVersion) => void,
+): Promise<Request<C>> {
   const stdin = await readAll(io);
   const raw = decodeConfig(stdin);
   const version = requireSupportedVersion(raw.cniVersion);
+  onVersion(version); // later errors are labelled with the config's version
   if (typeof raw.name !== "string") throw new CniError(ErrorCode.InvalidNetworkConfig, "missing network name", 'the config has no string "name"');
   const nameProblem = networkNameProblem(raw.name);
   if (nameProblem) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${JSON.stringify(raw.name)}: ${nameProblem}`);
@@ -110,8 +117,7 @@ export async function runPlugin<C>(funcs: PluginFuncs<C>, about: About, io: Plug
       await runVersion(io);
       return 0;
     }
-    const req = await buildRequest(funcs, readInvocation(io.env), io, trace);
-    version = req.version;
+    const req = await buildRequest(funcs, readInvocation(io.env), io, trace, (v) => (version = v));
     switch (command) {
       case "ADD": {
         const result = await funcs.add(req);
