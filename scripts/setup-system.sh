@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the Debian packages patchcord's build, demo and tests use (run as root).
+#   iproute2, util-linux (nsenter), procps (sysctl), iputils-ping: the kernel plumbing and checks
+#   containernetworking-plugins: the reference plugins in /usr/lib/cni, for interop tests and the benchmark
+#   time: peak memory per invocation in the benchmark
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  iproute2 util-linux procps iputils-ping containernetworking-plugins time ca-certificates >/dev/null
+echo "system packages installed"
