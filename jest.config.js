@@ -5,5 +5,4 @@ module.exports = {
   moduleFileExtensions: ["ts", "js", "json"],
   testMatch: ["**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
-  reporters: ["default", "<rootDir>/scripts/summary-reporter.js"],
 };
