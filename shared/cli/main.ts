@@ -1,5 +1,7 @@
 import { basename } from "node:path";
-import { runHostLocal } from "../../plugins/host-local/main";
+import { runBridge } from "../../plugins/bridge/main";
+import { runHostLocal, runHostLocalInProcess } from "../../plugins/host-local/main";
+import { inProcessPlugins } from "../cni/delegate";
 import { SUPPORTED_VERSIONS } from "../cni/versions";
 import { PATCHCORD_VERSION } from "../version";
 
@@ -9,6 +11,7 @@ import { PATCHCORD_VERSION } from "../version";
  * delegated IPAM plugin receives its parent's config.
  */
 const PLUGINS: Record<string, (name: string) => Promise<number>> = {
+  bridge: runBridge,
   "host-local": runHostLocal,
 };
 
@@ -23,6 +26,7 @@ function usage(): string {
 }
 
 export async function main(argv0: string, args: string[]): Promise<number> {
+  inProcessPlugins["host-local"] = runHostLocalInProcess;
   let name = basename(argv0);
   if (!PLUGINS[name] && (name === "patchcord" || name.startsWith("patchcord"))) {
     const sub = args[0];

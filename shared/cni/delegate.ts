@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "./errors";
 import { pluginTypeProblem } from "./names";
@@ -37,6 +37,35 @@ export function findPlugin(type: string, path: string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs a plugin inside this process with the given environment and stdin; resolves to its output. */
+export type InProcessRunner = (env: Record<string, string | undefined>, stdin: Buffer) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+/**
+ * Plugins this executable contains (filled by the multi-call entry point). When CNI_PATH resolves
+ * a delegate to this very executable, running it in-process is the same code minus a process start.
+ */
+export const inProcessPlugins: Record<string, InProcessRunner> = {};
+
+function isThisExecutable(binary: string): boolean {
+  try {
+    return realpathSync(binary) === realpathSync(process.execPath);
+  } catch {
+    return false;
+  }
+}
+
+async function runDelegate(type: string, binary: string, env: Record<string, string | undefined>, stdin: Buffer) {
+  const inProcess = inProcessPlugins[type];
+  if (inProcess && isThisExecutable(binary)) return inProcess(env, stdin);
+  let run = await runCommand([binary], stdin.toString("utf8"), env);
+  // A binary being replaced (e.g. by an installer) fails to exec with ETXTBSY; libcni retries too.
+  for (let i = 0; i < 5 && run.code === 127 && /ETXTBSY/.test(run.stderr); i++) {
+    await sleep(1000);
+    run = await runCommand([binary], stdin.toString("utf8"), env);
+  }
+  return run;
+}
+
 /**
  * Runs a delegated plugin (IPAM) as the spec says: same environment but CNI_COMMAND, same stdin.
  * Its error is passed on unchanged (code, msg, details); its stderr is forwarded to ours.
@@ -44,12 +73,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function delegate(command: DelegatedCommand, type: string, ctx: DelegateContext): Promise<Result | undefined> {
   const binary = findPlugin(type, ctx.path);
   const env = { ...ctx.env, CNI_COMMAND: command };
-  let run = await runCommand([binary], ctx.stdin.toString("utf8"), env);
-  // A binary being replaced (e.g. by an installer) fails to exec with ETXTBSY; libcni retries too.
-  for (let i = 0; i < 5 && run.code === 127 && /ETXTBSY/.test(run.stderr); i++) {
-    await sleep(1000);
-    run = await runCommand([binary], ctx.stdin.toString("utf8"), env);
-  }
+  const run = await runDelegate(type, binary, env, ctx.stdin);
   if (run.stderr && ctx.stderr) ctx.stderr(run.stderr.endsWith("\n") ? run.stderr : run.stderr + "\n");
   if (run.code !== 0) throw delegateError(type, run.stdout, run.stderr, run.code);
   if (command !== "ADD") return undefined;

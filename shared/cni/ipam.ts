@@ -1,6 +1,16 @@
 import { delegate, DelegateContext } from "./delegate";
 import { CniError, ErrorCode } from "./errors";
 import { Result } from "./result";
+import type { Request } from "./skeleton";
+
+/** What delegation needs from a plugin's request: its environment, stdin bytes and CNI_PATH. */
+export const delegateContext = (req: Request<unknown>, stderr?: (t: string) => void): DelegateContext => ({
+  path: req.path,
+  env: req.env,
+  stdin: req.stdin,
+  version: req.version,
+  stderr: stderr ?? ((t) => process.stderr.write(t)),
+});
 
 /**
  * IPAM ADD, then `configure` with its result; if `configure` fails, IPAM DEL runs before the

@@ -42,9 +42,10 @@ function batchCommand(b: Batch, force: boolean): { argv: string[]; input: string
   const pre = nsPrefix(b.netns);
   switch (b.tool) {
     case "ip":
+    case "bridge":
       return {
-        argv: [...pre, "ip", ...(force ? ["-force"] : []), "-batch", "-"],
-        input: b.ops.map((op) => (op.tool === "ip" ? op.argv.join(" ") : "")).join("\n") + "\n",
+        argv: [...pre, b.tool, ...(force ? ["-force"] : []), "-batch", "-"],
+        input: b.ops.map((op) => (op.tool === "ip" || op.tool === "bridge" ? op.argv.join(" ") : "")).join("\n") + "\n",
       };
     case "sysctl":
       return { argv: [...pre, "sysctl", "-q", "-w", ...b.ops.map((op) => (op.tool === "sysctl" ? `${op.key}=${op.value}` : ""))], input: "" };
@@ -66,14 +67,22 @@ export class KernelError extends CniError {
 
 /** `ip -batch` names the failing line as `Command failed -:N`; the lines before it took effect. */
 function appliedBeforeFailure(b: Batch, stderr: string): number {
-  if (b.tool !== "ip") return 0;
+  if (b.tool !== "ip" && b.tool !== "bridge") return 0;
   const m = /Command failed -:(\d+)/.exec(stderr);
   return m ? Math.max(0, Number(m[1]) - 1) : 0;
 }
 
 async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<RunResult> {
   if (b.tool === "sysctl" && !b.netns) {
-    for (const op of b.ops) if (op.tool === "sysctl") (o.writeSysctl ?? hostSysctl)(op.key, op.value);
+    for (const op of b.ops) {
+      if (op.tool !== "sysctl") continue;
+      try {
+        (o.writeSysctl ?? hostSysctl)(op.key, op.value);
+      } catch (e) {
+        // An optional sysctl may not exist (e.g. IPv6 disabled on the host).
+        if (!op.optional) return { code: 1, stdout: "", stderr: `sysctl ${op.key}: ${(e as Error).message}` };
+      }
+    }
     return { code: 0, stdout: "", stderr: "" };
   }
   const { argv, input } = batchCommand(b, force);
@@ -113,7 +122,7 @@ export async function applyPlan(plan: Plan, o: ApplyOptions = {}): Promise<void>
 export function undoPlan(done: Op[]): Plan {
   const undo: Plan = [];
   for (const op of [...done].reverse()) {
-    if (op.tool === "ip" && op.undo) undo.push({ tool: "ip", netns: op.netns, argv: op.undo });
+    if ((op.tool === "ip" || op.tool === "bridge") && op.undo) undo.push({ tool: op.tool, netns: op.netns, argv: op.undo });
     if (op.tool === "nft" && op.undo) undo.push({ tool: "nft", netns: op.netns, script: op.undo });
   }
   return undo;

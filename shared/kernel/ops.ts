@@ -11,7 +11,8 @@ import { formatIP, formatPrefix, parseIP, parsePrefix } from "../net/ip";
  */
 export type Op =
   | { tool: "ip"; netns?: string; argv: string[]; undo?: string[] }
-  | { tool: "sysctl"; netns?: string; key: string; value: string }
+  | { tool: "bridge"; netns?: string; argv: string[]; undo?: string[] }
+  | { tool: "sysctl"; netns?: string; key: string; value: string; optional?: boolean }
   | { tool: "nft"; netns?: string; script: string; undo?: string };
 
 export type Plan = Op[];
@@ -67,13 +68,18 @@ export interface VethOptions {
   /** Where the container end is created (a netns path); the host end stays here. */
   peerNetns?: string;
   mtu?: number;
+  mac?: string;
   peerMac?: string;
+  /** Bridge the host end joins as it is created. */
+  master?: string;
 }
 
 /** `ip link add NAME type veth peer name PEER netns PATH`: both ends in one step, no rename dance. */
 export function addVeth(o: VethOptions): Op {
   const argv = ["link", "add", checkIfname(o.name)];
   if (o.mtu !== undefined) argv.push("mtu", checkMtu(o.mtu));
+  if (o.mac !== undefined) argv.push("address", checkMac(o.mac));
+  if (o.master !== undefined) argv.push("master", checkIfname(o.master, "master"));
   argv.push("type", "veth", "peer", "name", checkIfname(o.peer));
   if (o.mtu !== undefined) argv.push("mtu", checkMtu(o.mtu));
   if (o.peerMac !== undefined) argv.push("address", checkMac(o.peerMac));
@@ -146,8 +152,17 @@ export function deleteRoute(o: RouteOptions): Op {
   return ip(o.netns, [...family, "route", "del", ...routeArgv(o)]);
 }
 
+/** `bridge vlan add|del dev PORT vid N [pvid] [untagged]`: VLANs of a bridge port. */
+export function bridgeVlan(o: { netns?: string; action: "add" | "del"; dev: string; vid: number; pvid?: boolean; untagged?: boolean }): Op {
+  if (!Number.isInteger(o.vid) || o.vid < 1 || o.vid > 4094) reject("VLAN id", o.vid, "is not an integer from 1 to 4094");
+  const argv = ["vlan", o.action, "dev", checkIfname(o.dev), "vid", String(o.vid)];
+  if (o.pvid) argv.push("pvid");
+  if (o.untagged) argv.push("untagged");
+  return { tool: "bridge", netns: checkNetns(o.netns), argv };
+}
+
 /** A sysctl under /proc/sys/net, e.g. `net.ipv4.ip_forward` or `net.ipv6.conf.eth0.accept_dad`. */
-export function setSysctl(o: { netns?: string; key: string; value: string | number }): Op {
+export function setSysctl(o: { netns?: string; key: string; value: string | number; optional?: boolean }): Op {
   const key = o.key;
   // Slash form (`net/ipv4/conf/eth0.100/forwarding`) lets interface names contain dots.
   const parts = key.includes("/") ? key.split("/") : key.split(".");
@@ -156,7 +171,7 @@ export function setSysctl(o: { netns?: string; key: string; value: string | numb
   }
   const value = String(o.value);
   if (!/^-?[0-9]+$/.test(value)) reject("sysctl value", value, "must be an integer");
-  return { tool: "sysctl", netns: checkNetns(o.netns), key, value };
+  return { tool: "sysctl", netns: checkNetns(o.netns), key, value, ...(o.optional ? { optional: true } : {}) };
 }
 
 /** An nft script run as one transaction (`nft -f -`); callers build it from validated values. */
@@ -176,7 +191,8 @@ export function renderShell(op: Op): string {
   const pre = nsPrefix(op.netns);
   switch (op.tool) {
     case "ip":
-      return shellJoin([...pre, "ip", ...op.argv]);
+    case "bridge":
+      return shellJoin([...pre, op.tool, ...op.argv]);
     case "sysctl":
       return shellJoin([...pre, "sysctl", "-w", `${op.key}=${op.value}`]);
     case "nft":

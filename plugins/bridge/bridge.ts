@@ -1,0 +1,143 @@
+import { delegate } from "../../shared/cni/delegate";
+import { CniError, ErrorCode } from "../../shared/cni/errors";
+import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
+import type { Result } from "../../shared/cni/result";
+import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
+import { applyBestEffort, applyPlan } from "../../shared/kernel/apply";
+import { deleteLink, setSysctl } from "../../shared/kernel/ops";
+import { findLink, LinkInfo } from "../../shared/kernel/query";
+import { netnsState, requireNetns } from "../../shared/kernel/netns";
+import { runCommand } from "../../shared/kernel/run";
+import { attachmentTag, listMasqueraded, unmasqueradeOps } from "../../shared/netfilter/masquerade";
+import { BridgeConfig, parseBridgeConfig } from "./config";
+import { checkAttachment } from "./check";
+import { BridgeState, hostVethName, planAdd, randomMac } from "./plan";
+
+type Req = Request<BridgeConfig>;
+
+const attachment = (req: Req) => ({ network: req.network, containerId: req.containerId, ifname: req.ifname });
+
+function bridgeState(link: LinkInfo, name: string): BridgeState {
+  if (link.linkinfo?.info_kind !== "bridge") {
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `${JSON.stringify(name)} already exists but is not a bridge (it is ${link.linkinfo?.info_kind ?? "a plain device"})`);
+  }
+  return {
+    mac: link.address ?? "",
+    addresses: (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`),
+    vlanFiltering: link.linkinfo?.info_data?.vlan_filtering === 1,
+    promisc: (link.promiscuity ?? 0) > 0,
+  };
+}
+
+/**
+ * The bridge, created when missing with a fixed MAC (so it does not follow its lowest port's MAC
+ * as pods come and go). Two pods racing to create it both end up using it; it is never removed.
+ */
+async function ensureBridge(req: Req): Promise<BridgeState> {
+  const cfg = req.config;
+  const existing = await findLink(undefined, cfg.bridge);
+  if (existing) return bridgeState(existing, cfg.bridge);
+  const argv = ["link", "add", "name", cfg.bridge];
+  if (cfg.mtu) argv.push("mtu", String(cfg.mtu));
+  argv.push("address", randomMac(), "type", "bridge");
+  if (cfg.vlan || cfg.trunk.length) argv.push("vlan_filtering", "1");
+  try {
+    await applyPlan([{ tool: "ip", argv }, setSysctl({ key: `net/ipv6/conf/${cfg.bridge}/accept_ra`, value: 0, optional: true })], { trace: req.trace });
+  } catch (e) {
+    if (!/File exists/.test((e as CniError).details ?? "")) throw e;
+  }
+  const created = await findLink(undefined, cfg.bridge);
+  if (!created) throw new CniError(ErrorCode.KernelOperationFailed, `bridge ${JSON.stringify(cfg.bridge)} vanished right after it was created`);
+  return bridgeState(created, cfg.bridge);
+}
+
+async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
+  const cfg = req.config;
+  requireNetns(req.netns);
+  const wire = async (ipam: Pick<Result, "ips" | "routes" | "dns">) => {
+    const bridge = await ensureBridge(req);
+    const { plan, result } = planAdd({
+      cfg,
+      network: req.network,
+      containerId: req.containerId,
+      ifname: req.ifname,
+      netns: req.netns,
+      bridge,
+      hostMac: randomMac(),
+      containerMac: cfg.mac ?? randomMac(),
+      ipam,
+    });
+    await applyPlan(plan, { trace: req.trace });
+    return result;
+  };
+  return cfg.ipamType ? withIpamAdd(cfg.ipamType, delegateContext(req), wire) : wire({});
+}
+
+/**
+ * The pod's masqueraded addresses, found by its tag in the kernel rather than taken from
+ * prevResult: after a repeated DEL an address may already belong to another pod.
+ */
+async function masqueradedAddresses(req: Req): Promise<string[]> {
+  return (await listMasqueraded(runCommand)).get(attachmentTag(attachment(req))) ?? [];
+}
+
+/**
+ * Best effort and idempotent: the pod's veth (found by its stable host name, so no netns is
+ * needed), its masquerade elements and its IPAM reservation. The bridge stays for other pods.
+ */
+async function del(req: Req): Promise<void> {
+  const cfg = req.config;
+  const [hostResult] = await applyBestEffort([deleteLink({ name: hostVethName(req.containerId, req.ifname) })], { trace: req.trace });
+  // A pod wired by another implementation has another host name: remove its interface in the pod.
+  if (hostResult.code !== 0 && req.netns && netnsState(req.netns) === "present") {
+    await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
+  }
+  if (cfg.ipMasq) {
+    const addresses = await masqueradedAddresses(req);
+    if (addresses.length) await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
+  }
+  if (cfg.ipamType) await delegate("DEL", cfg.ipamType, delegateContext(req));
+}
+
+async function check(req: Req): Promise<void> {
+  const cfg = req.config;
+  if (cfg.ipamType) await delegate("CHECK", cfg.ipamType, delegateContext(req));
+  requireNetns(req.netns);
+  if (!req.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, "CHECK needs prevResult (the result of ADD)");
+  await checkAttachment(req, hostVethName(req.containerId, req.ifname));
+}
+
+/** Removes masquerade elements of this network whose attachment is not valid any more; then IPAM GC. */
+async function gc(req: Req): Promise<void> {
+  const cfg = req.config;
+  const errors: string[] = [];
+  const raw = req.raw["cni.dev/valid-attachments"] ?? req.raw["cni.dev/attachments"];
+  if (raw !== undefined) {
+    const valid = new Set(
+      ((raw ?? []) as { containerID: string; ifname: string }[]).map((a) => attachmentTag({ network: req.network, containerId: a.containerID, ifname: a.ifname })),
+    );
+    const tagged = await listMasqueraded(runCommand);
+    for (const [tag, addresses] of tagged) {
+      if (!tag.startsWith(`${req.network}/`) || valid.has(tag)) continue;
+      try {
+        await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+  }
+  if (cfg.ipamType) {
+    try {
+      await delegate("GC", cfg.ipamType, delegateContext(req));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  if (errors.length) throw new CniError(ErrorCode.IoFailure, "bridge: GC could not remove everything", errors.join("; "));
+}
+
+async function status(req: Req): Promise<void> {
+  if (req.config.ipamType) await delegate("STATUS", req.config.ipamType, delegateContext(req));
+}
+
+export const bridgePlugin: PluginFuncs<BridgeConfig> = { parseConfig: parseBridgeConfig, add, del, check, gc, status };

@@ -1,0 +1,167 @@
+import { createHash, randomBytes } from "node:crypto";
+import { CniError, ErrorCode } from "../../shared/cni/errors";
+import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
+import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
+import { masqueradeOps } from "../../shared/netfilter/masquerade";
+import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
+import type { BridgeConfig } from "./config";
+
+/** The host end's name: stable for (container, ifname), so DEL and CHECK find it without the netns. */
+export function hostVethName(containerId: string, ifname: string): string {
+  return "veth" + createHash("sha256").update(`${containerId}/${ifname}`).digest("hex").slice(0, 8);
+}
+
+/** A random unicast, locally administered MAC, as the kernel would pick. */
+export function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/** The existing bridge as the kernel reports it; undefined when it does not exist yet. */
+export interface BridgeState {
+  mac: string;
+  /** `ip/prefix` of each address on it. */
+  addresses: string[];
+  vlanFiltering: boolean;
+  promisc: boolean;
+}
+
+export interface AddInput {
+  cfg: BridgeConfig;
+  network: string;
+  containerId: string;
+  ifname: string;
+  netns: string;
+  bridge: BridgeState;
+  hostMac: string;
+  containerMac: string;
+  /** IPAM's result (empty for L2-only). */
+  ipam: Pick<Result, "ips" | "routes" | "dns">;
+}
+
+export interface AddPlan {
+  plan: Plan;
+  result: Omit<Result, "cniVersion">;
+}
+
+const sysctlKey = (family: "ipv4" | "ipv6", ifname: string, leaf: string) => `net/${family}/conf/${ifname}/${leaf}`;
+
+/** The gateway address for the bridge, or an error when the bridge holds a conflicting one. */
+function gatewayOps(input: AddInput, ips: IPConfig[]): Op[] {
+  const { cfg, bridge } = input;
+  const ops: Op[] = [];
+  for (const ipc of ips) {
+    if (!ipc.gateway) continue;
+    const own = parsePrefix(ipc.address)!;
+    const gw = formatPrefix({ ip: parseIP(ipc.gateway)!, bits: own.bits });
+    if (bridge.addresses.includes(gw)) continue;
+    const conflicting = bridge.addresses.filter((a) => {
+      const p = parsePrefix(a)!;
+      if (p.ip.family !== own.ip.family) return false;
+      // IPv4: one gateway per bridge; IPv6: non-overlapping prefixes may coexist.
+      return own.ip.family === 4 || overlaps(p, parsePrefix(gw)!);
+    });
+    if (conflicting.length && !cfg.forceAddress) {
+      throw new CniError(ErrorCode.InvalidNetworkConfig, `bridge ${JSON.stringify(cfg.bridge)} already has an address ${conflicting.join(", ")} different from ${gw} (set forceAddress to replace it)`);
+    }
+    for (const old of conflicting) ops.push({ tool: "ip", argv: ["addr", "del", old, "dev", cfg.bridge] });
+    // `replace` is idempotent, so two first pods racing to set the gateway both succeed.
+    ops.push({ tool: "ip", argv: ["addr", "replace", gw, "dev", cfg.bridge] });
+  }
+  return ops;
+}
+
+function vlanOps(cfg: BridgeConfig, port: string): Op[] {
+  if (!cfg.vlan && !cfg.trunk.length) return [];
+  const ops: Op[] = [];
+  // A new port starts with the bridge's default PVID 1; the pod's VLANs replace it unless preserved.
+  if (!cfg.preserveDefaultVlan) ops.push(bridgeVlan({ action: "del", dev: port, vid: 1 }));
+  if (cfg.vlan) ops.push(bridgeVlan({ action: "add", dev: port, vid: cfg.vlan, pvid: true, untagged: true }));
+  else if (!cfg.preserveDefaultVlan) ops.push(bridgeVlan({ action: "add", dev: port, vid: 1, pvid: true, untagged: true }));
+  for (const vid of cfg.trunk) if (vid !== cfg.vlan) ops.push(bridgeVlan({ action: "add", dev: port, vid }));
+  return ops;
+}
+
+/** The routes the pod gets: IPAM's, plus a default route per family for isDefaultGateway. */
+function podRoutes(cfg: BridgeConfig, ips: IPConfig[], ipamRoutes: Route[]): Route[] {
+  const routes = [...ipamRoutes];
+  if (!cfg.isDefaultGateway) return routes;
+  for (const family of [4, 6]) {
+    const withGw = ips.find((i) => parsePrefix(i.address)!.ip.family === family && i.gateway);
+    if (!withGw) continue;
+    const dst = family === 4 ? "0.0.0.0/0" : "::/0";
+    if (routes.some((r) => r.dst === dst && r.gw)) continue;
+    routes.push({ dst, gw: withGw.gateway });
+  }
+  return routes;
+}
+
+/**
+ * Everything ADD does to the kernel, in order: host side (veth with its container end created in
+ * the pod's netns, port settings, gateway, forwarding), then the pod side (sysctls, addresses, link
+ * up, routes), then masquerade. Pure: the caller applies it.
+ */
+export function planAdd(input: AddInput): AddPlan {
+  const { cfg, netns, ifname } = input;
+  const port = hostVethName(input.containerId, ifname);
+  const mtu = cfg.mtu ? Number(checkMtu(cfg.mtu)) : undefined;
+  checkIfname(cfg.bridge, "bridge");
+  const plan: Plan = [];
+
+  // Pod addresses: every IP belongs to the container interface (index 2); a gateway bridge
+  // without an IPAM gateway uses the subnet's first address, as the reference does.
+  const ips: IPConfig[] = (input.ipam.ips ?? []).map((ipc) => {
+    const p = parsePrefix(ipc.address)!;
+    const gateway = ipc.gateway ?? (cfg.isGateway ? formatIP(addToIP(networkOf(p), 1n)) : undefined);
+    return { address: ipc.address, ...(gateway ? { gateway } : {}), interface: 2 };
+  });
+  const routes = podRoutes(cfg, ips, input.ipam.routes ?? []);
+
+  // Host side.
+  plan.push(setLink({ name: cfg.bridge, up: true }));
+  if (cfg.promiscMode && !input.bridge.promisc) plan.push({ tool: "ip", argv: ["link", "set", "dev", cfg.bridge, "promisc", "on"] });
+  if ((cfg.vlan || cfg.trunk.length) && !input.bridge.vlanFiltering) {
+    plan.push({ tool: "ip", argv: ["link", "set", "dev", cfg.bridge, "type", "bridge", "vlan_filtering", "1"] });
+  }
+  plan.push(addVeth({ name: port, mac: input.hostMac, master: cfg.bridge, peer: ifname, peerNetns: netns, mtu, peerMac: input.containerMac }));
+  plan.push({
+    tool: "ip",
+    argv: ["link", "set", "dev", port, "type", "bridge_slave", "hairpin", cfg.hairpinMode ? "on" : "off", "isolated", cfg.portIsolation ? "on" : "off"],
+  });
+  plan.push(setLink({ name: port, up: true }));
+  if (cfg.isGateway) plan.push(...gatewayOps(input, ips));
+  plan.push(...vlanOps(cfg, port));
+  plan.push(setSysctl({ key: sysctlKey("ipv6", port, "accept_ra"), value: 0, optional: true }));
+  const families = new Set(ips.map((i) => parsePrefix(i.address)!.ip.family));
+  if (cfg.isGateway && families.has(4)) plan.push(setSysctl({ key: "net.ipv4.ip_forward", value: 1 }));
+  if (cfg.isGateway && families.has(6)) plan.push(setSysctl({ key: "net.ipv6.conf.all.forwarding", value: 1 }));
+
+  // Pod side.
+  if (!cfg.disableContainerInterface) {
+    plan.push(setSysctl({ netns, key: sysctlKey("ipv4", ifname, "arp_notify"), value: 1 }));
+    if (families.has(6)) {
+      plan.push(setSysctl({ netns, key: sysctlKey("ipv6", ifname, "disable_ipv6"), value: 0 }));
+      if (cfg.enabledad) plan.push(setSysctl({ netns, key: sysctlKey("ipv6", ifname, "enhanced_dad"), value: 1 }));
+      plan.push(setSysctl({ netns, key: sysctlKey("ipv6", ifname, "accept_dad"), value: cfg.enabledad ? 1 : 0 }));
+    }
+    for (const ipc of ips) plan.push(addAddress({ netns, dev: ifname, address: ipc.address }));
+    plan.push(setLink({ netns, name: ifname, up: true }));
+    for (const r of routes) {
+      const family = parsePrefix(r.dst)!.ip.family;
+      const gw = r.gw ?? ips.find((i) => parsePrefix(i.address)!.ip.family === family)?.gateway;
+      plan.push(addRoute({ netns, dst: r.dst, gw, dev: ifname, metric: r.priority, table: r.table }));
+    }
+  }
+  if (cfg.ipMasq && ips.length) {
+    plan.push(masqueradeOps(ips.map((i) => i.address), { network: input.network, containerId: input.containerId, ifname }));
+  }
+
+  const interfaces: Interface[] = [
+    { name: cfg.bridge, mac: input.bridge.mac },
+    { name: port, mac: input.hostMac },
+    { name: ifname, mac: input.containerMac, sandbox: netns },
+  ];
+  const dns = cfg.dns ?? input.ipam.dns;
+  return { plan, result: { interfaces, ips: ips.length ? ips : undefined, routes: routes.length ? routes : undefined, dns } };
+}

@@ -1,0 +1,59 @@
+import { CniError, ErrorCode } from "../cni/errors";
+import { checkIfname, checkNetns, nsPrefix } from "./ops";
+import { runCommand } from "./run";
+
+/** What `ip -j -d addr show` says about one link (the fields we use). */
+export interface LinkInfo {
+  ifindex: number;
+  ifname: string;
+  /** Index of the veth peer (in whichever namespace it lives). */
+  link_index?: number;
+  flags: string[];
+  mtu: number;
+  master?: string;
+  operstate: string;
+  address?: string;
+  promiscuity?: number;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string; info_slave_data?: Record<string, unknown> };
+  addr_info?: { family: "inet" | "inet6"; local: string; prefixlen: number; scope: string; tentative?: boolean; dadfailed?: boolean }[];
+}
+
+export interface RouteInfo {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  scope?: string;
+  prefsrc?: string;
+  metric?: number;
+  flags?: string[];
+}
+
+/** Runs `ip -j ARGS` (in `netns` when given) and parses the JSON; an empty answer is []. */
+export async function ipJson<T>(netns: string | undefined, args: string[]): Promise<T[]> {
+  const argv = [...nsPrefix(checkNetns(netns)), "ip", "-j", ...args];
+  const r = await runCommand(argv);
+  if (r.code !== 0) {
+    throw new CniError(ErrorCode.KernelOperationFailed, `cannot read kernel state: ${argv.join(" ")}`, r.stderr.trim());
+  }
+  const text = r.stdout.trim();
+  return text === "" ? [] : (JSON.parse(text) as T[]);
+}
+
+/** The link named `name`, or undefined when there is none (any other failure throws). */
+export async function findLink(netns: string | undefined, name: string): Promise<LinkInfo | undefined> {
+  const argv = [...nsPrefix(checkNetns(netns)), "ip", "-j", "-d", "addr", "show", "dev", checkIfname(name)];
+  const r = await runCommand(argv);
+  if (r.code !== 0) {
+    if (/does not exist|Cannot find device/.test(r.stderr)) return undefined;
+    throw new CniError(ErrorCode.KernelOperationFailed, `cannot read kernel state: ${argv.join(" ")}`, r.stderr.trim());
+  }
+  const [link] = JSON.parse(r.stdout || "[]") as LinkInfo[];
+  return link;
+}
+
+/** Every route of both families in the main table of `netns`. */
+export async function listRoutes(netns: string | undefined, dev?: string): Promise<RouteInfo[]> {
+  const devArgs = dev ? ["dev", checkIfname(dev)] : [];
+  const [v4, v6] = await Promise.all([ipJson<RouteInfo>(netns, ["-4", "route", "show", ...devArgs]), ipJson<RouteInfo>(netns, ["-6", "route", "show", ...devArgs])]);
+  return [...v4, ...v6];
+}
