@@ -3,9 +3,12 @@
 #   iproute2, util-linux (nsenter), procps (sysctl), iputils-ping: the kernel plumbing and checks
 #   containernetworking-plugins: the reference plugins in /usr/lib/cni, for interop tests and the benchmark
 #   time: peak memory per invocation in the benchmark
+#   nftables, iptables: ipMasq (nft) and the reference portmap in chaining tests
+#   user-mode-linux, kmod: a kernel with ipvlan, dummy and bridge VLAN filtering for test/uml
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  iproute2 util-linux procps iputils-ping containernetworking-plugins time ca-certificates >/dev/null
+  iproute2 util-linux procps iputils-ping nftables iptables containernetworking-plugins time \
+  user-mode-linux kmod ca-certificates >/dev/null
 echo "system packages installed"

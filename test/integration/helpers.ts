@@ -31,10 +31,10 @@ export interface PluginRun extends RunResult {
   json?: Record<string, unknown>;
 }
 
-/** Runs a plugin binary the way a runtime does: CNI_* environment and the config on stdin. */
-export async function execPlugin(binary: string, env: Record<string, string>, config: unknown): Promise<PluginRun> {
+/** Runs a plugin binary the way a runtime does: CNI_* environment and the config on stdin (argv `prefix` + binary). */
+export async function execPlugin(binary: string, env: Record<string, string>, config: unknown, prefix: string[] = []): Promise<PluginRun> {
   const input = typeof config === "string" ? config : JSON.stringify(config);
-  const r = await runCommand([binary], input, { PATH: process.env.PATH, ...env });
+  const r = await runCommand([...prefix, binary], input, { PATH: process.env.PATH, ...env });
   let json: Record<string, unknown> | undefined;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
