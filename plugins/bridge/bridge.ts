@@ -9,6 +9,7 @@ import { findLink, LinkInfo } from "../../shared/kernel/query";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { runCommand } from "../../shared/kernel/run";
 import { attachmentTag, listMasqueraded, unmasqueradeOps } from "../../shared/netfilter/masquerade";
+import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
 import { BridgeState, hostVethName, planAdd, randomMac } from "./plan";
@@ -91,6 +92,11 @@ async function del(req: Req): Promise<void> {
   // A pod wired by another implementation has another host name: remove its interface in the pod.
   if (hostResult.code !== 0 && req.netns && netnsState(req.netns) === "present") {
     await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
+  }
+  if (cfg.macspoofchk) {
+    const port = hostVethName(req.containerId, req.ifname);
+    const macs = (await listSpoofchecked(runCommand)).get(port) ?? [];
+    if (macs.length) await applyPlan(macs.map((mac) => unspoofcheckOps(port, mac)), { trace: req.trace });
   }
   if (cfg.ipMasq) {
     const addresses = await masqueradedAddresses(req);

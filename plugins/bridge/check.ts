@@ -3,6 +3,7 @@ import type { Request } from "../../shared/cni/skeleton";
 import { findLink, listRoutes, RouteInfo } from "../../shared/kernel/query";
 import { runCommand } from "../../shared/kernel/run";
 import { attachmentTag, listMasqueraded } from "../../shared/netfilter/masquerade";
+import { listSpoofchecked } from "../../shared/netfilter/spoofcheck";
 import { formatIP, formatPrefix, networkOf, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
 
@@ -59,6 +60,7 @@ export async function checkAttachment(req: Request<BridgeConfig>, hostVeth: stri
     if (!found) fail(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${req.netns}`);
   }
 
+  if (cfg.macspoofchk && !((await listSpoofchecked(runCommand)).get(hostVeth) ?? []).length) fail(`MAC spoof check for ${hostVeth} is missing`);
   if (cfg.ipMasq && ours.length) {
     const tagged = (await listMasqueraded(runCommand)).get(attachmentTag({ network: req.network, containerId: req.containerId, ifname: req.ifname })) ?? [];
     for (const ip of ours) if (!tagged.includes(ip.address)) fail(`masquerade for ${ip.address} is missing`);

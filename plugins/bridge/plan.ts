@@ -2,7 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
 import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
-import { masqueradeOps } from "../../shared/netfilter/masquerade";
+import { attachmentTag, masqueradeOps } from "../../shared/netfilter/masquerade";
+import { spoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
 
@@ -153,9 +154,9 @@ export function planAdd(input: AddInput): AddPlan {
       plan.push(addRoute({ netns, dst: r.dst, gw, dev: ifname, metric: r.priority, table: r.table }));
     }
   }
-  if (cfg.ipMasq && ips.length) {
-    plan.push(masqueradeOps(ips.map((i) => i.address), { network: input.network, containerId: input.containerId, ifname }));
-  }
+  const attachment = { network: input.network, containerId: input.containerId, ifname };
+  if (cfg.macspoofchk) plan.push(spoofcheckOps(port, input.containerMac, attachmentTag(attachment)));
+  if (cfg.ipMasq && ips.length) plan.push(masqueradeOps(ips.map((i) => i.address), attachment));
 
   const interfaces: Interface[] = [
     { name: cfg.bridge, mac: input.bridge.mac },

@@ -134,6 +134,21 @@ describe("bridge options", () => {
     expect((await lab.inNode("ip", "-d", "link", "show", b.bridge)).stdout).toMatch(/promiscuity [1-9]/);
   });
 
+  it("macspoofchk drops frames from the pod with another MAC; DEL removes the check", async () => {
+    const { conf, subnet } = network("1.0.0", { macspoofchk: true });
+    const pod = await lab.addPod(`${seq}s`);
+    const ns = pod.split("/").pop()!;
+    const r = await lab.plugin(bridgeBin, env("ADD", "spoof", pod), conf);
+    expect(r.code).toBe(0);
+    expect(await lab.ping(ns, `${subnet}.1`)).toBe(true);
+    expect((await lab.plugin(bridgeBin, env("CHECK", "spoof", pod), withPrev(conf, r.json))).code).toBe(0);
+    await NetLab.sh("ip", "-n", ns, "link", "set", "eth0", "address", "02:de:ad:be:ef:01");
+    await NetLab.sh("ip", "-n", ns, "neigh", "flush", "all");
+    expect(await lab.ping(ns, `${subnet}.1`)).toBe(false);
+    expect((await lab.plugin(bridgeBin, env("DEL", "spoof", pod), conf)).code).toBe(0);
+    expect((await lab.inNode("nft", "list", "set", "bridge", "patchcord", "spoofchk_ports")).stdout).not.toMatch(hostVethName("spoof", "eth0"));
+  });
+
   it("isDefaultGateway gives the pod a default route; a requested MAC is used", async () => {
     const { conf, subnet } = network("1.0.0", { isDefaultGateway: true, capabilities: { mac: true } });
     const pod = await lab.addPod(`${seq}d`);
@@ -181,6 +196,7 @@ describe("bridge options", () => {
     [{ vlan: 5000 }, 7, "vlan: must be <= 4094, got 5000"],
     [{ bridge: "br0\nlink del lo" }, 7, "bridge: must be an interface name"],
     [{ vlanTrunk: [{ minID: 10 }] }, 7, "vlanTrunk[0]: minID and maxID must be given together"],
+    [{ vlan: 10 }, 2, "vlan: 10 together with isGateway is not supported by patchcord yet"],
   ])("bad config %j gets code %i and changes nothing", async (extra, code, msg) => {
     const { conf, bridge } = network("1.0.0", extra as Record<string, unknown>);
     const pod = await lab.addPod(`${seq}bad`);
