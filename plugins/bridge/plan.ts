@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { fnv1a64, randomBytesWeak } from "../../shared/hash";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
 import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
@@ -9,12 +9,12 @@ import type { BridgeConfig } from "./config";
 
 /** The host end's name: stable for (container, ifname), so DEL and CHECK find it without the netns. */
 export function hostVethName(containerId: string, ifname: string): string {
-  return "veth" + createHash("sha256").update(`${containerId}/${ifname}`).digest("hex").slice(0, 8);
+  return "veth" + fnv1a64(`${containerId}/${ifname}`).slice(0, 11);
 }
 
 /** A random unicast, locally administered MAC, as the kernel would pick. */
 export function randomMac(): string {
-  const b = randomBytes(6);
+  const b = randomBytesWeak(6);
   b[0] = (b[0] & 0xfe) | 0x02;
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }

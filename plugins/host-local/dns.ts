@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { fs } from "../../shared/lazy";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { DNS } from "../../shared/cni/result";
 
@@ -19,7 +19,7 @@ export function parseResolvConf(text: string): DNS {
 
 export function readResolvConf(path: string): DNS {
   try {
-    return parseResolvConf(readFileSync(path, "utf8"));
+    return parseResolvConf(fs().readFileSync(path, "utf8"));
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, `ipam.resolvConf: cannot read ${path}`, (e as Error).message);
   }

@@ -1,8 +1,8 @@
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { formatIP, IP, parseIP } from "../../shared/net/ip";
+import { randomBytesWeak } from "../../shared/hash";
+import { fs } from "../../shared/lazy";
 
 /** Who holds an address, as written in its file: `id\r\nifname`, or just `id` in the legacy format. */
 export interface Owner {
@@ -36,19 +36,19 @@ export class DiskStore {
 
   ensureDir(): void {
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+      fs().mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw new CniError(ErrorCode.IoFailure, `cannot create the IPAM store ${this.dir}`, (e as Error).message);
     }
   }
 
   private writeTemp(content: string): string {
-    const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-    const fd = openSync(tmp, "wx", 0o600);
+    const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${Buffer.from(randomBytesWeak(6)).toString("hex")}.tmp`);
+    const fd = fs().openSync(tmp, "wx", 0o600);
     try {
-      writeSync(fd, content);
+      fs().writeSync(fd, content);
     } finally {
-      closeSync(fd);
+      fs().closeSync(fd);
     }
     return tmp;
   }
@@ -57,19 +57,19 @@ export class DiskStore {
   reserve(ip: IP, owner: Owner): boolean {
     const tmp = this.writeTemp(`${owner.id.trim()}\r\n${owner.ifname ?? ""}`);
     try {
-      linkSync(tmp, join(this.dir, formatIP(ip)));
+      fs().linkSync(tmp, join(this.dir, formatIP(ip)));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw new CniError(ErrorCode.IoFailure, `cannot reserve ${formatIP(ip)} in ${this.dir}`, (e as Error).message);
     } finally {
-      unlinkSync(tmp);
+      fs().unlinkSync(tmp);
     }
   }
 
   release(ip: IP): void {
     try {
-      unlinkSync(join(this.dir, formatIP(ip)));
+      fs().unlinkSync(join(this.dir, formatIP(ip)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     }
@@ -79,7 +79,7 @@ export class DiskStore {
   reservations(): Reservation[] {
     let names: string[];
     try {
-      names = readdirSync(this.dir);
+      names = fs().readdirSync(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw new CniError(ErrorCode.IoFailure, `cannot read the IPAM store ${this.dir}`, (e as Error).message);
@@ -91,7 +91,7 @@ export class DiskStore {
       if (!ip || formatIP(ip) !== name) continue;
       let content: string;
       try {
-        content = readFileSync(join(this.dir, name), "utf8");
+        content = fs().readFileSync(join(this.dir, name), "utf8");
       } catch {
         continue; // released meanwhile
       }
@@ -110,7 +110,7 @@ export class DiskStore {
 
   lastReserved(index: number): IP | undefined {
     try {
-      return parseIP(readFileSync(join(this.dir, `last_reserved_ip.${index}`), "utf8").trim());
+      return parseIP(fs().readFileSync(join(this.dir, `last_reserved_ip.${index}`), "utf8").trim());
     } catch {
       return undefined; // a hint only: missing or being rewritten by the reference
     }
@@ -120,9 +120,9 @@ export class DiskStore {
   setLastReserved(index: number, ip: IP): void {
     const tmp = this.writeTemp(formatIP(ip));
     try {
-      renameSync(tmp, join(this.dir, `last_reserved_ip.${index}`));
+      fs().renameSync(tmp, join(this.dir, `last_reserved_ip.${index}`));
     } catch (e) {
-      unlinkSync(tmp);
+      fs().unlinkSync(tmp);
       throw new CniError(ErrorCode.IoFailure, `cannot record the last reserved address in ${this.dir}`, (e as Error).message);
     }
   }
@@ -132,7 +132,7 @@ export class DiskStore {
     let removed = 0;
     let names: string[] = [];
     try {
-      names = readdirSync(this.dir);
+      names = fs().readdirSync(this.dir);
     } catch {
       return 0;
     }
@@ -140,8 +140,8 @@ export class DiskStore {
       if (!name.startsWith(TEMP_PREFIX)) continue;
       const file = join(this.dir, name);
       try {
-        if (now - statSync(file).mtimeMs > olderThanMs) {
-          unlinkSync(file);
+        if (now - fs().statSync(file).mtimeMs > olderThanMs) {
+          fs().unlinkSync(file);
           removed++;
         }
       } catch {

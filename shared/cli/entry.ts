@@ -6,7 +6,7 @@ main(process.argv0, process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e) => {
-    process.stderr.write(`patchcord: ${(e as Error).stack ?? e}\n`);
+    console.error(`patchcord: ${(e as Error).stack ?? e}`);
     process.exitCode = 1;
   },
 );

@@ -1,19 +1,22 @@
-import { basename } from "node:path";
-import { runBridge } from "../../plugins/bridge/main";
-import { runHostLocal, runHostLocalInProcess } from "../../plugins/host-local/main";
-import { inProcessPlugins } from "../cni/delegate";
-import { SUPPORTED_VERSIONS } from "../cni/versions";
+import { inProcessPlugins } from "../cni/in-process";
+import { SUPPORTED_VERSIONS, versionResponse } from "../cni/versions";
 import { PATCHCORD_VERSION } from "../version";
 
 /**
  * The multi-call binary: one executable, installed once and linked under each plugin's name.
  * It dispatches on the name it was invoked as (argv[0]), never on the config's `type`, because a
  * delegated IPAM plugin receives its parent's config.
+ *
+ * Plugins are required on first use, so a run evaluates only the modules of the plugin it is
+ * (the bundler keeps each module's body in a function until then).
  */
-const PLUGINS: Record<string, (name: string) => Promise<number>> = {
-  bridge: runBridge,
-  "host-local": runHostLocal,
+type Runner = (name: string) => Promise<number>;
+const PLUGINS: Record<string, () => Runner> = {
+  bridge: () => require("../../plugins/bridge/main").runBridge,
+  "host-local": () => require("../../plugins/host-local/main").runHostLocal,
 };
+
+inProcessPlugins["host-local"] = (env, stdin) => require("../../plugins/host-local/main").runHostLocalInProcess(env, stdin);
 
 export const pluginNames = (): string[] => Object.keys(PLUGINS);
 
@@ -26,23 +29,27 @@ function usage(): string {
 }
 
 export async function main(argv0: string, args: string[]): Promise<number> {
-  inProcessPlugins["host-local"] = runHostLocalInProcess;
-  let name = basename(argv0);
+  let name = argv0.slice(argv0.lastIndexOf("/") + 1);
   if (!PLUGINS[name] && (name === "patchcord" || name.startsWith("patchcord"))) {
     const sub = args[0];
     if (sub && PLUGINS[sub]) name = sub;
     else if (sub === "--version" || sub === "version") {
-      process.stdout.write(`patchcord ${PATCHCORD_VERSION}\n`);
+      console.log(`patchcord ${PATCHCORD_VERSION}`);
       return 0;
     } else {
-      process.stderr.write(usage() + "\n");
+      console.error(usage());
       return sub === undefined || sub === "--help" || sub === "help" ? 0 : 2;
     }
   }
-  const run = PLUGINS[name];
-  if (!run) {
-    process.stderr.write(`patchcord: unknown plugin name ${JSON.stringify(name)}\n${usage()}\n`);
+  const load = PLUGINS[name];
+  if (!load) {
+    console.error(`patchcord: unknown plugin name ${JSON.stringify(name)}\n${usage()}`);
     return 2;
   }
-  return run(name);
+  // VERSION is the same answer for every plugin: give it before loading any plugin code.
+  if (process.env.CNI_COMMAND === "VERSION") {
+    console.log(versionResponse());
+    return 0;
+  }
+  return load()(name);
 }

@@ -1,9 +1,11 @@
-import { realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CniError, ErrorCode } from "./errors";
 import { pluginTypeProblem } from "./names";
 import { parseResult, Result } from "./result";
 import { runCommand } from "../kernel/run";
+import { inProcessPlugins } from "./in-process";
+export type { InProcessRunner } from "./in-process";
+import { fs } from "../lazy";
 
 export type DelegatedCommand = "ADD" | "DEL" | "CHECK" | "GC" | "STATUS";
 
@@ -27,7 +29,7 @@ export function findPlugin(type: string, path: string[]): string {
   for (const dir of path) {
     const candidate = join(dir, type);
     try {
-      if (statSync(candidate).isFile()) return candidate;
+      if (fs().statSync(candidate).isFile()) return candidate;
     } catch {
       // not in this directory
     }
@@ -37,18 +39,9 @@ export function findPlugin(type: string, path: string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs a plugin inside this process with the given environment and stdin; resolves to its output. */
-export type InProcessRunner = (env: Record<string, string | undefined>, stdin: Buffer) => Promise<{ code: number; stdout: string; stderr: string }>;
-
-/**
- * Plugins this executable contains (filled by the multi-call entry point). When CNI_PATH resolves
- * a delegate to this very executable, running it in-process is the same code minus a process start.
- */
-export const inProcessPlugins: Record<string, InProcessRunner> = {};
-
 function isThisExecutable(binary: string): boolean {
   try {
-    return realpathSync(binary) === realpathSync(process.execPath);
+    return fs().realpathSync(binary) === fs().realpathSync(process.execPath);
   } catch {
     return false;
   }

@@ -55,3 +55,9 @@ export function negotiateVersion(
   if (Array.isArray(conflist.cniVersions)) for (const v of conflist.cniVersions) if (typeof v === "string") offered.push(v);
   return offered.filter((v) => supported.includes(v)).sort(compareVersions).pop();
 }
+
+/**
+ * The VERSION answer. libcni sends no stdin for VERSION, so it names our newest version rather
+ * than echoing the caller's (as libcni's own plugin library does; either satisfies libcni).
+ */
+export const versionResponse = (): string => JSON.stringify({ cniVersion: NEWEST_VERSION, supportedVersions: SUPPORTED_VERSIONS });

@@ -1,8 +1,8 @@
-import { writeFileSync } from "node:fs";
 import { CniError, ErrorCode } from "../cni/errors";
 import { Op, Plan, nsPrefix, renderShell } from "./ops";
 import { runCommand, RunResult } from "./run";
 import { Tracer } from "./trace";
+import { fs } from "../lazy";
 
 /** Runs one command with `input` on stdin; injectable so planning logic can be tested without root. */
 export type Runner = (argv: string[], input: string) => Promise<RunResult>;
@@ -35,7 +35,7 @@ export function groupIntoBatches(plan: Plan): Batch[] {
 export const sysctlPath = (key: string): string => "/proc/sys/" + (key.includes("/") ? key : key.replace(/\./g, "/"));
 
 function hostSysctl(key: string, value: string): void {
-  writeFileSync(sysctlPath(key), value);
+  fs().writeFileSync(sysctlPath(key), value);
 }
 
 function batchCommand(b: Batch, force: boolean): { argv: string[]; input: string } {

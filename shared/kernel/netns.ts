@@ -1,4 +1,4 @@
-import { statfsSync } from "node:fs";
+import { fs } from "../lazy";
 import { CniError, ErrorCode } from "../cni/errors";
 
 const NSFS_MAGIC = 0x6e736673;
@@ -9,7 +9,7 @@ export type NetnsState = "present" | "missing" | "not-a-netns";
 /** Whether `path` is a network namespace, as the reference plugins tell (filesystem magic). */
 export function netnsState(path: string): NetnsState {
   try {
-    const type = statfsSync(path).type;
+    const type = fs().statfsSync(path).type;
     return type === NSFS_MAGIC || type === PROC_SUPER_MAGIC ? "present" : "not-a-netns";
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return "missing";

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { childProcess } from "../lazy";
 
 export interface RunResult {
   code: number;
@@ -12,7 +12,7 @@ export interface RunResult {
  */
 export function runCommand(argv: string[], input = "", env?: Record<string, string | undefined>): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: env as NodeJS.ProcessEnv | undefined });
+    const child = childProcess().spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: env as NodeJS.ProcessEnv | undefined });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let spawnError: Error | undefined;

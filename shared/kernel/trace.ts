@@ -1,4 +1,4 @@
-import { appendFileSync } from "node:fs";
+import { fs } from "../lazy";
 
 /**
  * The trace of kernel changes: when PATCHCORD_TRACE is `1` or `stderr`, every command we run is
@@ -19,7 +19,7 @@ export function createTracer(env: Record<string, string | undefined>, who: strin
   const emit = (text: string) => {
     if (target.startsWith("/") && !/[\0\n]/.test(target)) {
       try {
-        appendFileSync(target, text, { mode: 0o600 });
+        fs().appendFileSync(target, text, { mode: 0o600 });
       } catch (e) {
         stderr(`${who}: cannot write trace to ${target}: ${(e as Error).message}\n`);
       }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { fnv1a64 } from "../hash";
 import { CniError, ErrorCode } from "../cni/errors";
 import { formatIP, formatPrefix, networkOf, parsePrefix, Prefix } from "../net/ip";
 import { nftScript, Op } from "../kernel/ops";
@@ -29,7 +29,7 @@ export interface Attachment {
 export function attachmentTag(a: Attachment): string {
   const tag = `${a.network}/${a.containerId}/${a.ifname}`;
   if (tag.length <= 120) return tag;
-  return `${a.network.slice(0, 40)}/#${createHash("sha256").update(tag).digest("hex").slice(0, 32)}`;
+  return `${a.network.slice(0, 40)}/#${fnv1a64(tag)}`;
 }
 
 const BASE = [

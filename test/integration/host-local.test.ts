@@ -156,7 +156,8 @@ describe("host-local behaviour", () => {
 
   it("VERSION lists the supported versions", async () => {
     const r = await execPlugin(ours, { CNI_COMMAND: "VERSION" }, { cniVersion: "1.0.0" });
-    expect(r.json).toEqual({ cniVersion: "1.0.0", supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
+    // VERSION reads no stdin (libcni sends none) and names our newest version.
+    expect(r.json).toEqual({ cniVersion: "1.1.0", supportedVersions: ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
   });
 
   const good = () => conf(v, small);
