@@ -40,6 +40,7 @@ function timed(cmd, args, env, input) {
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (err += c));
     child.on("error", reject);
+    child.stdin.on("error", () => undefined); // a command that reads no stdin may exit first
     child.on("close", (code) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       if (code !== 0) reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${out}${err}`));
