@@ -22,7 +22,9 @@ state=$(mktemp -d /var/tmp/patchcord-uml.XXXXXX)
 trap 'rm -rf "$state"' EXIT
 {
   echo '#!/bin/sh'
-  echo 'mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp'
+  # /run is the guest's own (network namespaces are mounted there); /tmp stays the host's, since the
+  # working tree (a CI clone, for one) may live under it.
+  echo 'mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t tmpfs tmpfs /run'
   # modprobe looks under <dir>/lib/modules/<release>; give it Debian's UML module tree there.
   echo 'mkdir -p /run/netns /run/uml-mods/lib && ln -s /usr/lib/uml/modules /run/uml-mods/lib/modules'
   echo 'for m in veth bridge macvlan ipvlan dummy 8021q; do modprobe -q -d /run/uml-mods "$m" 2>/dev/null || echo "uml-run: module $m not loaded" >&2; done'
