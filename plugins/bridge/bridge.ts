@@ -34,9 +34,9 @@ function bridgeState(link: LinkInfo, name: string): BridgeState {
  * The bridge, created when missing with a fixed MAC (so it does not follow its lowest port's MAC
  * as pods come and go). Two pods racing to create it both end up using it; it is never removed.
  */
-async function ensureBridge(req: Req): Promise<BridgeState> {
+async function ensureBridge(req: Req, lookup: Promise<LinkInfo | undefined>): Promise<BridgeState> {
   const cfg = req.config;
-  const existing = await findLink(undefined, cfg.bridge);
+  const existing = await lookup;
   if (existing) return bridgeState(existing, cfg.bridge);
   const argv = ["link", "add", "name", cfg.bridge];
   if (cfg.mtu) argv.push("mtu", String(cfg.mtu));
@@ -55,8 +55,12 @@ async function ensureBridge(req: Req): Promise<BridgeState> {
 async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const cfg = req.config;
   requireNetns(req.netns);
+  // Look the bridge up while IPAM works: the two are independent, and the lookup is a process.
+  const lookup = findLink(undefined, cfg.bridge);
+  lookup.catch(() => undefined); // awaited (and reported) in ensureBridge; IPAM may fail first
   const wire = async (ipam: Pick<Result, "ips" | "routes" | "dns">) => {
-    const bridge = await ensureBridge(req);
+    req.trace.write([`# IPAM ${cfg.ipamType ?? "(none)"} ADD done`]);
+    const bridge = await ensureBridge(req, lookup);
     const { plan, result } = planAdd({
       cfg,
       network: req.network,
@@ -88,20 +92,24 @@ async function masqueradedAddresses(req: Req): Promise<string[]> {
  */
 async function del(req: Req): Promise<void> {
   const cfg = req.config;
-  const [hostResult] = await applyBestEffort([deleteLink({ name: hostVethName(req.containerId, req.ifname) })], { trace: req.trace });
-  // A pod wired by another implementation has another host name: remove its interface in the pod.
-  if (hostResult.code !== 0 && req.netns && netnsState(req.netns) === "present") {
-    await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
-  }
-  if (cfg.macspoofchk) {
-    const port = hostVethName(req.containerId, req.ifname);
+  const port = hostVethName(req.containerId, req.ifname);
+  const removeLinks = async () => {
+    const [hostResult] = await applyBestEffort([deleteLink({ name: port })], { trace: req.trace });
+    // A pod wired by another implementation has another host name: remove its interface in the pod.
+    if (hostResult.code !== 0 && req.netns && netnsState(req.netns) === "present") {
+      await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
+    }
+  };
+  const removeSpoofcheck = async () => {
     const macs = (await listSpoofchecked(runCommand)).get(port) ?? [];
     if (macs.length) await applyPlan(macs.map((mac) => unspoofcheckOps(port, mac)), { trace: req.trace });
-  }
-  if (cfg.ipMasq) {
+  };
+  const removeMasquerade = async () => {
     const addresses = await masqueradedAddresses(req);
     if (addresses.length) await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
-  }
+  };
+  // Independent of each other, and deleting a veth waits on the kernel for tens of milliseconds.
+  await Promise.all([removeLinks(), cfg.macspoofchk ? removeSpoofcheck() : undefined, cfg.ipMasq ? removeMasquerade() : undefined]);
   if (cfg.ipamType) await delegate("DEL", cfg.ipamType, delegateContext(req));
 }
 

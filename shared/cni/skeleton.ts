@@ -110,6 +110,7 @@ export async function runPlugin<C>(funcs: PluginFuncs<C>, about: About, io: Plug
       return 0;
     }
     const req = await buildRequest(funcs, readInvocation(io.env), io, trace, (v) => (version = v));
+    trace.write([`# config read and validated`]);
     switch (command) {
       case "ADD": {
         const result = await funcs.add(req);

@@ -73,6 +73,15 @@ function appliedBeforeFailure(b: Batch, stderr: string): number {
 }
 
 async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<RunResult> {
+  const nft = b.tool === "nft" ? b.ops[0] : undefined;
+  if (nft?.tool === "nft" && nft.setup) {
+    const run = o.runner ?? runCommand;
+    const argv = [...nsPrefix(b.netns), "nft", "-f", "-"];
+    const fast = await run(argv, nft.script);
+    if (fast.code === 0) return fast;
+    o.trace?.write(["# (the nft table was missing: the transaction above ran again with its declarations)"]);
+    return run(argv, nft.setup + nft.script);
+  }
   if (b.tool === "sysctl" && !b.netns) {
     for (const op of b.ops) {
       if (op.tool !== "sysctl") continue;

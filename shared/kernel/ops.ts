@@ -13,7 +13,7 @@ export type Op =
   | { tool: "ip"; netns?: string; argv: string[]; undo?: string[] }
   | { tool: "bridge"; netns?: string; argv: string[]; undo?: string[] }
   | { tool: "sysctl"; netns?: string; key: string; value: string; optional?: boolean }
-  | { tool: "nft"; netns?: string; script: string; undo?: string };
+  | { tool: "nft"; netns?: string; script: string; undo?: string; setup?: string };
 
 export type Plan = Op[];
 
@@ -174,9 +174,13 @@ export function setSysctl(o: { netns?: string; key: string; value: string | numb
   return { tool: "sysctl", netns: checkNetns(o.netns), key, value, ...(o.optional ? { optional: true } : {}) };
 }
 
-/** An nft script run as one transaction (`nft -f -`); callers build it from validated values. */
-export function nftScript(o: { netns?: string; script: string; undo?: string }): Op {
-  return { tool: "nft", netns: checkNetns(o.netns), script: o.script, undo: o.undo };
+/**
+ * An nft script run as one transaction (`nft -f -`); callers build it from validated values.
+ * `setup` (tables, sets, chains) is sent in front of the script only when the script alone fails:
+ * declaring them costs nft several times more than the script, and they exist after the first run.
+ */
+export function nftScript(o: { netns?: string; script: string; undo?: string; setup?: string }): Op {
+  return { tool: "nft", netns: checkNetns(o.netns), script: o.script, undo: o.undo, ...(o.setup ? { setup: o.setup } : {}) };
 }
 
 /** The prefix that makes a command run in `netns`: exactly what `apply` executes. */
@@ -196,7 +200,8 @@ export function renderShell(op: Op): string {
     case "sysctl":
       return shellJoin([...pre, "sysctl", "-w", `${op.key}=${op.value}`]);
     case "nft":
-      return `${shellJoin([...pre, "nft", "-f", "-"])} <<'EOF'\n${op.script.trimEnd()}\nEOF`;
+      // With its setup: the complete, idempotent transaction a person would run on a fresh node.
+      return `${shellJoin([...pre, "nft", "-f", "-"])} <<'EOF'\n${((op.setup ?? "") + op.script).trimEnd()}\nEOF`;
   }
 }
 

@@ -31,9 +31,13 @@ export function createTracer(env: Record<string, string | undefined>, who: strin
     enabled: true,
     write(lines) {
       if (!lines.length) return;
-      emit((started ? "" : header + "\n") + lines.join("\n") + "\n");
+      // Milliseconds since the process started: the trace doubles as a profile of an invocation.
+      const at = `# +${performance.now().toFixed(1)} ms`;
+      emit((started ? "" : header + "\n") + at + "\n" + lines.join("\n") + "\n");
       started = true;
     },
-    close() {},
+    close() {
+      if (started) emit(`# +${performance.now().toFixed(1)} ms done\n`);
+    },
   };
 }

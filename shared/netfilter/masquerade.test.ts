@@ -3,13 +3,14 @@ import { listSpoofchecked, spoofcheckOps, unspoofcheckOps } from "./spoofcheck";
 
 const a = { network: "net1", containerId: "ctr1", ifname: "eth0" };
 
-test("masqueradeOps() replaces the pod's elements in one script, tagged, with the fixed rules", () => {
+test("masqueradeOps() adds the pod's tagged elements; the fixed rules are its setup", () => {
   const op = masqueradeOps(["10.1.0.2/24", "fd00::2/64"], a);
   if (op.tool !== "nft") throw new Error("expected nft");
   const lines = op.script.trim().split("\n");
-  expect(lines).toContain("flush chain inet patchcord postrouting");
-  expect(lines).toContain("add rule inet patchcord postrouting ip saddr @masq_pods4 ip saddr . ip daddr != @masq_local4 ip daddr != 224.0.0.0/4 masquerade");
-  expect(lines.slice(-4)).toEqual([
+  expect(op.setup).toContain("flush chain inet patchcord postrouting\n");
+  expect(lines.some((l) => l.startsWith("add table") || l.startsWith("add rule"))).toBe(false);
+  expect(op.setup).toContain("add rule inet patchcord postrouting ip saddr @masq_pods4 ip saddr . ip daddr != @masq_local4 ip daddr != 224.0.0.0/4 masquerade");
+  expect(lines).toEqual([
     'add element inet patchcord masq_pods4 { 10.1.0.2 comment "net1/ctr1/eth0" }',
     'add element inet patchcord masq_local4 { 10.1.0.2 . 10.1.0.0/24 comment "net1/ctr1/eth0" }',
     'add element inet patchcord masq_pods6 { fd00::2 comment "net1/ctr1/eth0" }',
@@ -57,7 +58,7 @@ test("spoofcheckOps() allows only the pod's MAC on its port; unspoofcheckOps() i
   const op = spoofcheckOps("veth1", "02:AA:00:00:00:01", "net1/ctr1/eth0");
   if (op.tool !== "nft") throw new Error("expected nft");
   expect(op.script).toContain('add element bridge patchcord spoofchk_allowed { "veth1" . 02:aa:00:00:00:01 comment "net1/ctr1/eth0" }');
-  expect(op.script).toContain("iifname @spoofchk_ports iifname . ether saddr != @spoofchk_allowed drop");
+  expect(op.setup).toContain("iifname @spoofchk_ports iifname . ether saddr != @spoofchk_allowed drop");
   const del = unspoofcheckOps("veth1", "02:aa:00:00:00:01");
   if (del.tool !== "nft") throw new Error("expected nft");
   expect(del.script).toContain('add element bridge patchcord spoofchk_ports { "veth1" }\ndelete element bridge patchcord spoofchk_ports { "veth1" }');

@@ -36,12 +36,14 @@ const removal = (port: string, mac: string): string[] =>
 /** ADD: only `mac` may leave the pod through `port`. */
 export function spoofcheckOps(port: string, mac: string, tag: string): Op {
   const adds = keys(port, mac).map(({ set, key }) => `add element bridge ${SPOOF_TABLE} ${set} { ${key} comment "${tag}" }`);
-  return nftScript({ script: [...BASE, ...removal(port, mac), ...adds].join("\n") + "\n", undo: [...BASE, ...removal(port, mac)].join("\n") + "\n" });
+  const lines = (l: string[]) => l.join("\n") + "\n";
+  // Only `add element` (see masqueradeOps for why); port names are unique per attachment.
+  return nftScript({ setup: lines(BASE), script: lines(adds), undo: lines([...BASE, ...removal(port, mac)]) });
 }
 
 /** DEL: drop the check for `port` (whatever MAC it allowed); succeeds when there is none. */
 export function unspoofcheckOps(port: string, mac: string): Op {
-  return nftScript({ script: [...BASE, ...removal(port, mac)].join("\n") + "\n" });
+  return nftScript({ setup: BASE.join("\n") + "\n", script: removal(port, mac).join("\n") + "\n" });
 }
 
 type Runner = (argv: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
