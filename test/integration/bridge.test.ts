@@ -207,6 +207,24 @@ describe("bridge options", () => {
   });
 });
 
+describe("bridge under concurrency", () => {
+  it("20 pods added at once on a bridge that does not exist yet: one bridge, distinct addresses, all reachable; 20 DELs at once clean up", async () => {
+    const { conf, subnet, bridge } = network("1.1.0");
+    const pods = await Promise.all(Array.from({ length: 20 }, (_, i) => lab.addPod(`${seq}c${i}`)));
+    const adds = await Promise.all(pods.map((pod, i) => lab.plugin(bridgeBin, env("ADD", `burst-${i}`, pod), conf)));
+    expect(adds.map((a) => [a.code, a.stderr])).toEqual(pods.map(() => [0, ""]));
+    const addresses = adds.map((a) => (a.json!.ips as { address: string }[])[0].address);
+    expect(new Set(addresses).size).toBe(20);
+    expect((await portsOf(bridge)).length).toBe(20);
+    const reach = await Promise.all(pods.map((p) => lab.ping(p.split("/").pop()!, `${subnet}.1`)));
+    expect(reach.every(Boolean)).toBe(true);
+    const dels = await Promise.all(pods.map((pod, i) => lab.plugin(bridgeBin, env("DEL", `burst-${i}`, pod), conf)));
+    expect(dels.map((d) => d.code)).toEqual(pods.map(() => 0));
+    expect(await portsOf(bridge)).toEqual([]);
+    expect(reservations(conf.name as string)).toEqual([]);
+  }, 60_000);
+});
+
 describe("bridge chained with the reference plugins", () => {
   const attach = (pod: string, id: string, path = [BIN, REFERENCE_DIR], capabilityArgs?: Record<string, unknown>) => ({
     node: lab.node,
