@@ -181,3 +181,7 @@ describe("absolutePathProblem()", () => {
     }
   });
 });
+
+test.each(["eth0#x", "x#", "'eth0'", '"eth0"', "a\\b"])("interfaceNameProblem() rejects %j, which ip -batch would read as another name", (name) => {
+  expect(interfaceNameProblem(name)).toBe("contains # or a quote or backslash");
+});

@@ -31,6 +31,8 @@ export function interfaceNameProblem(name: string): string | undefined {
   if (!/^[\x21-\x7e]+$/.test(name)) return "contains non-printable or non-ASCII characters";
   // `ip` would read a leading dash as an option.
   if (name.startsWith("-")) return "starts with -";
+  // `ip -batch` reads # as the start of a comment and strips quotes: the line would name another device.
+  if (/[#"'\\]/.test(name)) return "contains # or a quote or backslash";
   return undefined;
 }
 

@@ -102,7 +102,8 @@ const isDnsEmpty = (d: DNS | undefined): boolean =>
  */
 export function parseResult(raw: unknown, fallbackVersion?: string): Result {
   if (!isObject(raw)) bad("result", "must be an object");
-  const version = requireSupportedVersion(raw.cniVersion ?? fallbackVersion);
+  // An empty cniVersion counts as missing, as in libcni.
+  const version = requireSupportedVersion(raw.cniVersion === undefined || raw.cniVersion === "" ? fallbackVersion : raw.cniVersion);
   const legacy = !atLeast(version, "1.0.0");
   const list = (key: string): Record<string, unknown>[] => {
     const v = raw[key];

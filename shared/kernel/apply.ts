@@ -25,8 +25,8 @@ export function groupIntoBatches(plan: Plan): Batch[] {
   const batches: Batch[] = [];
   for (const op of plan) {
     const last = batches[batches.length - 1];
-    // nft scripts stay one per batch so that a failure names its script.
-    if (last && last.tool === op.tool && last.netns === op.netns && op.tool !== "nft") last.ops.push(op);
+    // Netfilter transactions stay one per batch so that a failure names its script.
+    if (last && last.tool === op.tool && last.netns === op.netns && op.tool !== "nft" && op.tool !== "iptables") last.ops.push(op);
     else batches.push({ tool: op.tool, netns: op.netns, ops: [op] });
   }
   return batches;
@@ -51,6 +51,10 @@ function batchCommand(b: Batch, force: boolean): { argv: string[]; input: string
       return { argv: [...pre, "sysctl", "-q", "-w", ...b.ops.map((op) => (op.tool === "sysctl" ? `${op.key}=${op.value}` : ""))], input: "" };
     case "nft":
       return { argv: [...pre, "nft", "-f", "-"], input: b.ops.map((op) => (op.tool === "nft" ? op.script : "")).join("\n") };
+    case "iptables": {
+      const op = b.ops[0] as Extract<Op, { tool: "iptables" }>;
+      return { argv: [...pre, op.family === 4 ? "iptables-restore" : "ip6tables-restore", "--noflush"], input: op.input };
+    }
   }
 }
 
@@ -66,13 +70,17 @@ export class KernelError extends CniError {
 }
 
 /** `ip -batch` names the failing line as `Command failed -:N`; the lines before it took effect. */
-function appliedBeforeFailure(b: Batch, stderr: string): number {
+function appliedBeforeFailure(b: Batch, result: BatchResult): number {
+  if (result.failedAt !== undefined) return result.failedAt;
   if (b.tool !== "ip" && b.tool !== "bridge") return 0;
-  const m = /Command failed -:(\d+)/.exec(stderr);
+  const m = /Command failed -:(\d+)/.exec(result.stderr);
   return m ? Math.max(0, Number(m[1]) - 1) : 0;
 }
 
-async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<RunResult> {
+/** A batch's outcome; `failedAt` names the failing operation when no `Command failed -:N` does. */
+type BatchResult = RunResult & { failedAt?: number };
+
+async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<BatchResult> {
   const nft = b.tool === "nft" ? b.ops[0] : undefined;
   if (nft?.tool === "nft" && nft.setup) {
     const run = o.runner ?? runCommand;
@@ -83,13 +91,13 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<RunRe
     return run(argv, nft.setup + nft.script);
   }
   if (b.tool === "sysctl" && !b.netns) {
-    for (const op of b.ops) {
+    for (const [i, op] of b.ops.entries()) {
       if (op.tool !== "sysctl") continue;
       try {
         (o.writeSysctl ?? hostSysctl)(op.key, op.value);
       } catch (e) {
         // An optional sysctl may not exist (e.g. IPv6 disabled on the host).
-        if (!op.optional) return { code: 1, stdout: "", stderr: `sysctl ${op.key}: ${(e as Error).message}` };
+        if (!op.optional) return { code: 1, stdout: "", stderr: `sysctl ${op.key}: ${(e as Error).message}`, failedAt: i };
       }
     }
     return { code: 0, stdout: "", stderr: "" };
@@ -106,14 +114,14 @@ export async function applyPlan(plan: Plan, o: ApplyOptions = {}): Promise<void>
   const done: Op[] = [];
   for (const b of groupIntoBatches(plan)) {
     o.trace?.write(b.ops.map(renderShell));
-    let result: RunResult;
+    let result: BatchResult;
     try {
       result = await runBatch(b, o);
     } catch (e) {
       result = { code: -1, stdout: "", stderr: (e as Error).message };
     }
     if (result.code !== 0) {
-      const applied = appliedBeforeFailure(b, result.stderr);
+      const applied = appliedBeforeFailure(b, result);
       done.push(...b.ops.slice(0, applied));
       const failed = b.ops[applied] ?? b.ops[0];
       await undoOps(done, o);
@@ -133,6 +141,7 @@ export function undoPlan(done: Op[]): Plan {
   for (const op of [...done].reverse()) {
     if ((op.tool === "ip" || op.tool === "bridge") && op.undo) undo.push({ tool: op.tool, netns: op.netns, argv: op.undo });
     if (op.tool === "nft" && op.undo) undo.push({ tool: "nft", netns: op.netns, script: op.undo });
+    if (op.tool === "iptables" && op.undo) undo.push({ tool: "iptables", family: op.family, netns: op.netns, input: op.undo });
   }
   return undo;
 }

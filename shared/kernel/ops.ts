@@ -13,7 +13,9 @@ export type Op =
   | { tool: "ip"; netns?: string; argv: string[]; undo?: string[] }
   | { tool: "bridge"; netns?: string; argv: string[]; undo?: string[] }
   | { tool: "sysctl"; netns?: string; key: string; value: string; optional?: boolean }
-  | { tool: "nft"; netns?: string; script: string; undo?: string; setup?: string };
+  | { tool: "nft"; netns?: string; script: string; undo?: string; setup?: string }
+  /** An `iptables-restore --noflush` (family 4) or `ip6tables-restore --noflush` (6) transaction. */
+  | { tool: "iptables"; family: 4 | 6; netns?: string; input: string; undo?: string };
 
 export type Plan = Op[];
 
@@ -31,7 +33,7 @@ export function checkNetns(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   const problem = absolutePathProblem(path);
   if (problem) reject("netns path", path, problem);
-  if (/\s/.test(path)) reject("netns path", path, "contains whitespace");
+  if (/[\s#"'\\]/.test(path)) reject("netns path", path, "contains whitespace, # or a quote or backslash");
   return path;
 }
 
@@ -130,6 +132,11 @@ export interface RouteOptions {
   table?: number;
 }
 
+/** `-6` for an IPv6 default route (`ip` cannot tell the family of `default` alone). */
+function familyFlag(o: RouteOptions): string[] {
+  return o.dst === "default" && o.gw !== undefined && parseIP(o.gw)?.family === 6 ? ["-6"] : [];
+}
+
 function routeArgv(o: RouteOptions): string[] {
   const argv = [o.dst === "default" ? "default" : checkPrefix(o.dst, "route destination")];
   if (o.gw !== undefined) argv.push("via", checkIP(o.gw, "gateway"));
@@ -143,13 +150,12 @@ function routeArgv(o: RouteOptions): string[] {
 
 export function addRoute(o: RouteOptions): Op {
   const argv = routeArgv(o);
-  const family = o.dst !== "default" ? [] : o.gw && o.gw.includes(":") ? ["-6"] : [];
+  const family = familyFlag(o);
   return ip(o.netns, [...family, "route", "add", ...argv], [...family, "route", "del", ...argv]);
 }
 
 export function deleteRoute(o: RouteOptions): Op {
-  const family = o.dst === "default" && o.gw?.includes(":") ? ["-6"] : [];
-  return ip(o.netns, [...family, "route", "del", ...routeArgv(o)]);
+  return ip(o.netns, [...familyFlag(o), "route", "del", ...routeArgv(o)]);
 }
 
 /** `bridge vlan add|del dev PORT vid N [pvid] [untagged]`: VLANs of a bridge port. */
@@ -199,6 +205,8 @@ export function renderShell(op: Op): string {
       return shellJoin([...pre, op.tool, ...op.argv]);
     case "sysctl":
       return shellJoin([...pre, "sysctl", "-w", `${op.key}=${op.value}`]);
+    case "iptables":
+      return `${shellJoin([...pre, op.family === 4 ? "iptables-restore" : "ip6tables-restore", "--noflush"])} <<'EOF'\n${op.input.trimEnd()}\nEOF`;
     case "nft":
       // With its setup: the complete, idempotent transaction a person would run on a fresh node.
       return `${shellJoin([...pre, "nft", "-f", "-"])} <<'EOF'\n${((op.setup ?? "") + op.script).trimEnd()}\nEOF`;
