@@ -1,3 +1,4 @@
+import { validAttachments } from "../../shared/cni/attachments";
 import { delegate } from "../../shared/cni/delegate";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
@@ -10,6 +11,8 @@ import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { runCommand } from "../../shared/kernel/run";
 import { attachmentTag, listMasqueraded, unmasqueradeOps } from "../../shared/netfilter/masquerade";
 import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofcheck";
+import { findExecutable } from "../../shared/kernel/which";
+import { masqBackend, removeIptablesMasquerade } from "./masq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
 import { BridgeState, hostVethName, planAdd, randomMac } from "./plan";
@@ -70,6 +73,7 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
       bridge,
       hostMac: randomMac(),
       containerMac: cfg.mac ?? randomMac(),
+      masqBackend: cfg.ipMasq ? masqBackend(cfg) : undefined,
       ipam,
     });
     await applyPlan(plan, { trace: req.trace });
@@ -104,9 +108,17 @@ async function del(req: Req): Promise<void> {
     const macs = (await listSpoofchecked(runCommand)).get(port) ?? [];
     if (macs.length) await applyPlan(macs.map((mac) => unspoofcheckOps(port, mac)), { trace: req.trace });
   };
+  // Both backends, as the reference does: the config may have named another one at ADD.
   const removeMasquerade = async () => {
-    const addresses = await masqueradedAddresses(req);
-    if (addresses.length) await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
+    const tag = attachmentTag(attachment(req));
+    await Promise.all([
+      (async () => {
+        if (!findExecutable("nft")) return;
+        const addresses = await masqueradedAddresses(req);
+        if (addresses.length) await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
+      })(),
+      removeIptablesMasquerade((t) => t === tag, req.trace),
+    ]);
   };
   // Independent of each other, and deleting a veth waits on the kernel for tens of milliseconds.
   await Promise.all([removeLinks(), cfg.macspoofchk ? removeSpoofcheck() : undefined, cfg.ipMasq ? removeMasquerade() : undefined]);
@@ -125,19 +137,24 @@ async function check(req: Req): Promise<void> {
 async function gc(req: Req): Promise<void> {
   const cfg = req.config;
   const errors: string[] = [];
-  const raw = req.raw["cni.dev/valid-attachments"] ?? req.raw["cni.dev/attachments"];
-  if (raw !== undefined) {
-    const valid = new Set(
-      ((raw ?? []) as { containerID: string; ifname: string }[]).map((a) => attachmentTag({ network: req.network, containerId: a.containerID, ifname: a.ifname })),
-    );
-    const tagged = await listMasqueraded(runCommand);
-    for (const [tag, addresses] of tagged) {
-      if (!tag.startsWith(`${req.network}/`) || valid.has(tag)) continue;
-      try {
-        await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
-      } catch (e) {
-        errors.push((e as Error).message);
+  const attachments = validAttachments(req.raw);
+  if (attachments) {
+    const valid = new Set(attachments.map((a) => attachmentTag({ network: req.network, ...a })));
+    const stale = (tag: string) => tag.startsWith(`${req.network}/`) && !valid.has(tag);
+    if (findExecutable("nft")) {
+      for (const [tag, addresses] of await listMasqueraded(runCommand)) {
+        if (!stale(tag)) continue;
+        try {
+          await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
       }
+    }
+    try {
+      await removeIptablesMasquerade(stale, req.trace);
+    } catch (e) {
+      errors.push((e as Error).message);
     }
   }
   if (cfg.ipamType) {

@@ -6,6 +6,7 @@ import { attachmentTag, listMasqueraded } from "../../shared/netfilter/masquerad
 import { listSpoofchecked } from "../../shared/netfilter/spoofcheck";
 import { formatIP, formatPrefix, networkOf, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
+import { hasIptablesMasquerade, masqBackend } from "./masq";
 
 const fail = (msg: string): never => {
   throw new CniError(ErrorCode.CheckFailed, msg);
@@ -62,7 +63,12 @@ export async function checkAttachment(req: Request<BridgeConfig>, hostVeth: stri
 
   if (cfg.macspoofchk && !((await listSpoofchecked(runCommand)).get(hostVeth) ?? []).length) fail(`MAC spoof check for ${hostVeth} is missing`);
   if (cfg.ipMasq && ours.length) {
-    const tagged = (await listMasqueraded(runCommand)).get(attachmentTag({ network: req.network, containerId: req.containerId, ifname: req.ifname })) ?? [];
-    for (const ip of ours) if (!tagged.includes(ip.address)) fail(`masquerade for ${ip.address} is missing`);
+    const tag = attachmentTag({ network: req.network, containerId: req.containerId, ifname: req.ifname });
+    if (masqBackend(cfg) === "iptables") {
+      if (!(await hasIptablesMasquerade(tag))) fail(`iptables masquerade chain for ${req.ifname} is missing`);
+    } else {
+      const tagged = (await listMasqueraded(runCommand)).get(tag) ?? [];
+      for (const ip of ours) if (!tagged.includes(ip.address)) fail(`masquerade for ${ip.address} is missing`);
+    }
   }
 }

@@ -3,6 +3,7 @@ import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
 import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
 import { attachmentTag, masqueradeOps } from "../../shared/netfilter/masquerade";
+import { iptablesMasqueradeOps } from "../../shared/netfilter/masquerade-iptables";
 import { spoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
@@ -37,6 +38,8 @@ export interface AddInput {
   bridge: BridgeState;
   hostMac: string;
   containerMac: string;
+  /** How ipMasq is done: nftables sets (our default) or the reference's iptables chains. */
+  masqBackend?: "nftables" | "iptables";
   /** IPAM's result (empty for L2-only). */
   ipam: Pick<Result, "ips" | "routes" | "dns">;
 }
@@ -156,7 +159,11 @@ export function planAdd(input: AddInput): AddPlan {
   }
   const attachment = { network: input.network, containerId: input.containerId, ifname };
   if (cfg.macspoofchk) plan.push(spoofcheckOps(port, input.containerMac, attachmentTag(attachment)));
-  if (cfg.ipMasq && ips.length) plan.push(masqueradeOps(ips.map((i) => i.address), attachment));
+  if (cfg.ipMasq && ips.length) {
+    const addresses = ips.map((i) => i.address);
+    if (input.masqBackend === "iptables") plan.push(...iptablesMasqueradeOps(addresses, attachment));
+    else plan.push(masqueradeOps(addresses, attachment));
+  }
 
   const interfaces: Interface[] = [
     { name: cfg.bridge, mac: input.bridge.mac },

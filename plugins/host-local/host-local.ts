@@ -1,3 +1,4 @@
+import { validAttachments } from "../../shared/cni/attachments";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
@@ -48,22 +49,6 @@ async function check(req: Req): Promise<void> {
   }
 }
 
-/** `cni.dev/valid-attachments` (or the older `cni.dev/attachments`); undefined when neither is sent. */
-function validAttachments(raw: Record<string, unknown>): Owner[] | undefined {
-  const key = "cni.dev/valid-attachments" in raw ? "cni.dev/valid-attachments" : "cni.dev/attachments" in raw ? "cni.dev/attachments" : undefined;
-  if (!key) return undefined;
-  const list = raw[key];
-  if (list === null) return []; // libcni encodes an empty list as null
-  if (!Array.isArray(list)) throw new CniError(ErrorCode.InvalidNetworkConfig, `${key}: must be a list`);
-  return list.map((a, i) => {
-    const o = a as Record<string, unknown>;
-    if (typeof o?.containerID !== "string" || typeof o?.ifname !== "string") {
-      throw new CniError(ErrorCode.InvalidNetworkConfig, `${key}[${i}]: must be {"containerID": string, "ifname": string}`);
-    }
-    return { id: o.containerID, ifname: o.ifname };
-  });
-}
-
 /** Age after which a temporary file is a leftover of a crashed process, not a reservation in flight. */
 const STALE_TEMP_MS = 60_000;
 
@@ -72,8 +57,9 @@ const STALE_TEMP_MS = 60_000;
  * empty (being written by the reference) are left alone; no key at all means no list, so nothing goes.
  */
 async function gc(req: Req): Promise<void> {
-  const valid = validAttachments(req.raw);
-  if (!valid) return;
+  const attachments = validAttachments(req.raw);
+  if (!attachments) return;
+  const valid: Owner[] = attachments.map((a) => ({ id: a.containerId, ifname: a.ifname }));
   const store = storeOf(req);
   const key = (o: Owner) => `${o.id}\r\n${o.ifname}`;
   const validKeys = new Set(valid.map(key));

@@ -119,6 +119,28 @@ describe("bridge options", () => {
     await lab.plugin(bridgeBin, env("DEL", "masq-2", p2), conf);
   });
 
+  it("ipMasqBackend iptables: a tagged chain and POSTROUTING jump per pod; CHECK, DEL and GC find exactly them", async () => {
+    const { conf, subnet } = network("1.1.0", { ipMasq: true, ipMasqBackend: "iptables" });
+    const [p1, p2] = await Promise.all([lab.addPod(`${seq}i1`), lab.addPod(`${seq}i2`)]);
+    const a1 = await lab.plugin(bridgeBin, env("ADD", "ipt-1", p1), conf);
+    const a2 = await lab.plugin(bridgeBin, env("ADD", "ipt-2", p2), conf);
+    expect([a1.code, a2.code]).toEqual([0, 0]);
+    const nat = async () => (await lab.inNode("iptables-save", "-t", "nat")).stdout;
+    const jump = (id: string, ip: string) => new RegExp(`-A POSTROUTING -s ${ip.replace(/\./g, "\\.")}/32 -m comment --comment "patchcord: ${conf.name}/${id}/eth0" -j PC-MASQ-[0-9a-f]{16}`);
+    expect(await nat()).toMatch(jump("ipt-1", `${subnet}.2`));
+    expect(await nat()).toMatch(new RegExp(`-d ${subnet.replace(/\./g, "\\.")}\\.0/24 .* -j ACCEPT`));
+    expect((await lab.plugin(bridgeBin, env("CHECK", "ipt-1", p1), withPrev(conf, a1.json))).code).toBe(0);
+    expect((await lab.plugin(bridgeBin, env("DEL", "ipt-1", p1), conf)).code).toBe(0);
+    expect(await nat()).not.toMatch(jump("ipt-1", `${subnet}.2`));
+    expect(await nat()).toMatch(jump("ipt-2", `${subnet}.3`));
+    const broken = await lab.plugin(bridgeBin, env("CHECK", "ipt-1", p1), withPrev(conf, a1.json));
+    expect(broken.code).toBe(1);
+    const gc = await lab.plugin(bridgeBin, { CNI_COMMAND: "GC", CNI_PATH: BIN }, { ...conf, "cni.dev/valid-attachments": null });
+    expect(gc.code).toBe(0);
+    expect(await nat()).not.toMatch(/patchcord: brnet/.source.replace("brnet", conf.name as string));
+    expect(reservations(conf.name as string)).toEqual([]);
+  });
+
   it("hairpin, port isolation and promiscuous mode show in bridge -d link and ip -d link", async () => {
     const a = network("1.0.0", { hairpinMode: true, portIsolation: true });
     const pa = await lab.addPod(`${seq}h`);
