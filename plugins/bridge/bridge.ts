@@ -15,11 +15,13 @@ import { findExecutable } from "../../shared/kernel/which";
 import { masqBackend, removeIptablesMasquerade } from "./masq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
-import { BridgeState, hostVethName, planAdd, randomMac } from "./plan";
+import { BridgeState, GatewayLinkState, hostVethName, planAdd, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
 
 type Req = Request<BridgeConfig>;
 
 const attachment = (req: Req) => ({ network: req.network, containerId: req.containerId, ifname: req.ifname });
+
+const globalAddresses = (link: LinkInfo): string[] => (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
 
 function bridgeState(link: LinkInfo, name: string): BridgeState {
   if (link.linkinfo?.info_kind !== "bridge") {
@@ -27,7 +29,7 @@ function bridgeState(link: LinkInfo, name: string): BridgeState {
   }
   return {
     mac: link.address ?? "",
-    addresses: (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`),
+    addresses: globalAddresses(link),
     vlanFiltering: link.linkinfo?.info_data?.vlan_filtering === 1,
     promisc: (link.promiscuity ?? 0) > 0,
   };
@@ -55,6 +57,25 @@ async function ensureBridge(req: Req, lookup: Promise<LinkInfo | undefined>): Pr
   return bridgeState(created, cfg.bridge);
 }
 
+/**
+ * With `vlan` and `isGateway`: the `<bridge>.<vlan>` veth whose peer is a bridge port in the VLAN,
+ * created once (a pod racing to create it too finds it made) and never removed, like the bridge.
+ */
+async function ensureVlanGateway(req: Req): Promise<GatewayLinkState> {
+  const { name } = vlanGatewayNames(req.config.bridge, req.config.vlan);
+  let link = await findLink(undefined, name);
+  if (!link) {
+    try {
+      await applyPlan(planVlanGateway(req.config), { trace: req.trace });
+    } catch (e) {
+      if (!/File exists/.test((e as CniError).details ?? "")) throw e;
+    }
+    link = await findLink(undefined, name);
+    if (!link) throw new CniError(ErrorCode.KernelOperationFailed, `VLAN gateway link ${name} vanished right after it was created`);
+  }
+  return { name, mac: link.address ?? "", addresses: globalAddresses(link) };
+}
+
 async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const cfg = req.config;
   requireNetns(req.netns);
@@ -64,6 +85,7 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const wire = async (ipam: Pick<Result, "ips" | "routes" | "dns">) => {
     req.trace.write([`# IPAM ${cfg.ipamType ?? "(none)"} ADD done`]);
     const bridge = await ensureBridge(req, lookup);
+    const gatewayLink = cfg.isGateway && cfg.vlan ? await ensureVlanGateway(req) : undefined;
     const { plan, result } = planAdd({
       cfg,
       network: req.network,
@@ -74,6 +96,7 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
       hostMac: randomMac(),
       containerMac: cfg.mac ?? randomMac(),
       masqBackend: cfg.ipMasq ? masqBackend(cfg) : undefined,
+      gatewayLink,
       ipam,
     });
     await applyPlan(plan, { trace: req.trace });

@@ -96,10 +96,6 @@ export function parseBridgeConfig(rawConfig: Record<string, unknown>, inv: Invoc
   const ipamType = raw.ipam?.type || undefined;
   if (raw.hairpinMode && raw.promiscMode) invalid("hairpinMode and promiscMode cannot both be set");
   if (raw.disableContainerInterface && ipamType) invalid("disableContainerInterface cannot be used with IPAM (the interface stays down)");
-  if ((raw.isGateway || raw.isDefaultGateway) && raw.vlan) {
-    // The reference gives the gateway its own veth into the VLAN; patchcord does not do that yet.
-    throw new CniError(ErrorCode.UnsupportedField, `vlan: ${raw.vlan} together with isGateway is not supported by patchcord yet`);
-  }
   const isDefaultGateway = raw.isDefaultGateway ?? false;
   return {
     bridge: raw.bridge ?? "cni0",

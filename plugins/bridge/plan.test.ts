@@ -130,7 +130,6 @@ describe("parseBridgeConfig()", () => {
     [{ vlanTrunk: [{ id: 1, minID: 2, maxID: 3 }] }, 7],
     [{ vlanTrunk: [{ minID: 9, maxID: 3 }] }, 7],
     [{ disableContainerInterface: true, ipam: { type: "host-local" } }, 7],
-    [{ isGateway: true, vlan: 3 }, 2],
     [{ unknownKey: true }, 2],
   ])("rejects %j with code %i", (extra, code) => {
     expect(() => cfg(extra)).toThrow(expect.objectContaining({ code }));

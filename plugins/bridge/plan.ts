@@ -29,6 +29,30 @@ export interface BridgeState {
   promisc: boolean;
 }
 
+export interface GatewayLinkState {
+  name: string;
+  mac: string;
+  /** `ip/prefix` of each address on it. */
+  addresses: string[];
+}
+
+/** Names of the VLAN gateway pair: `<bridge>.<vlan>` and its bridge-port peer. */
+export function vlanGatewayNames(bridge: string, vlan: number): { name: string; peer: string } {
+  return { name: checkIfname(`${bridge}.${vlan}`, "VLAN gateway link name (bridge name + . + vlan)"), peer: "veth" + fnv1a64(`gateway/${bridge}/${vlan}`).slice(0, 11) };
+}
+
+/** Creates the VLAN gateway pair (the caller checked it is missing). */
+export function planVlanGateway(cfg: BridgeConfig): Plan {
+  const { name, peer } = vlanGatewayNames(cfg.bridge, cfg.vlan);
+  return [
+    addVeth({ name, peer }),
+    setLink({ name: peer, master: cfg.bridge, up: true }),
+    ...(cfg.preserveDefaultVlan ? [] : [bridgeVlan({ action: "del", dev: peer, vid: 1 })]),
+    bridgeVlan({ action: "add", dev: peer, vid: cfg.vlan, pvid: true, untagged: true }),
+    setLink({ name, up: true }),
+  ];
+}
+
 export interface AddInput {
   cfg: BridgeConfig;
   network: string;
@@ -38,6 +62,11 @@ export interface AddInput {
   bridge: BridgeState;
   hostMac: string;
   containerMac: string;
+  /**
+   * With `vlan` and `isGateway`, the link that holds the gateway address: `<bridge>.<vlan>`, one
+   * end of a veth pair whose other end is a bridge port in that VLAN (the reference's layout).
+   */
+  gatewayLink?: GatewayLinkState;
   /** How ipMasq is done: nftables sets (our default) or the reference's iptables chains. */
   masqBackend?: "nftables" | "iptables";
   /** IPAM's result (empty for L2-only). */
@@ -53,25 +82,27 @@ const sysctlKey = (family: "ipv4" | "ipv6", ifname: string, leaf: string) => `ne
 
 /** The gateway address for the bridge, or an error when the bridge holds a conflicting one. */
 function gatewayOps(input: AddInput, ips: IPConfig[]): Op[] {
-  const { cfg, bridge } = input;
+  const { cfg } = input;
+  const device = input.gatewayLink?.name ?? cfg.bridge;
+  const addresses = input.gatewayLink?.addresses ?? input.bridge.addresses;
   const ops: Op[] = [];
   for (const ipc of ips) {
     if (!ipc.gateway) continue;
     const own = parsePrefix(ipc.address)!;
     const gw = formatPrefix({ ip: parseIP(ipc.gateway)!, bits: own.bits });
-    if (bridge.addresses.includes(gw)) continue;
-    const conflicting = bridge.addresses.filter((a) => {
+    if (addresses.includes(gw)) continue;
+    const conflicting = addresses.filter((a) => {
       const p = parsePrefix(a)!;
       if (p.ip.family !== own.ip.family) return false;
       // IPv4: one gateway per bridge; IPv6: non-overlapping prefixes may coexist.
       return own.ip.family === 4 || overlaps(p, parsePrefix(gw)!);
     });
     if (conflicting.length && !cfg.forceAddress) {
-      throw new CniError(ErrorCode.InvalidNetworkConfig, `bridge ${JSON.stringify(cfg.bridge)} already has an address ${conflicting.join(", ")} different from ${gw} (set forceAddress to replace it)`);
+      throw new CniError(ErrorCode.InvalidNetworkConfig, `${JSON.stringify(device)} already has an address ${conflicting.join(", ")} different from ${gw} (set forceAddress to replace it)`);
     }
-    for (const old of conflicting) ops.push({ tool: "ip", argv: ["addr", "del", old, "dev", cfg.bridge] });
+    for (const old of conflicting) ops.push({ tool: "ip", argv: ["addr", "del", old, "dev", device] });
     // `replace` is idempotent, so two first pods racing to set the gateway both succeed.
-    ops.push({ tool: "ip", argv: ["addr", "replace", gw, "dev", cfg.bridge] });
+    ops.push({ tool: "ip", argv: ["addr", "replace", gw, "dev", device] });
   }
   return ops;
 }
@@ -170,6 +201,7 @@ export function planAdd(input: AddInput): AddPlan {
     { name: port, mac: input.hostMac },
     { name: ifname, mac: input.containerMac, sandbox: netns },
   ];
+  if (input.gatewayLink) interfaces.push({ name: input.gatewayLink.name, mac: input.gatewayLink.mac });
   const dns = cfg.dns ?? input.ipam.dns;
   return { plan, result: { interfaces, ips: ips.length ? ips : undefined, routes: routes.length ? routes : undefined, dns } };
 }

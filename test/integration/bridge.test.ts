@@ -218,7 +218,6 @@ describe("bridge options", () => {
     [{ vlan: 5000 }, 7, "vlan: must be <= 4094, got 5000"],
     [{ bridge: "br0\nlink del lo" }, 7, "bridge: must be an interface name"],
     [{ vlanTrunk: [{ minID: 10 }] }, 7, "vlanTrunk[0]: minID and maxID must be given together"],
-    [{ vlan: 10 }, 2, "vlan: 10 together with isGateway is not supported by patchcord yet"],
   ])("bad config %j gets code %i and changes nothing", async (extra, code, msg) => {
     const { conf, bridge } = network("1.0.0", extra as Record<string, unknown>);
     const pod = await lab.addPod(`${seq}bad`);

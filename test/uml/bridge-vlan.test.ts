@@ -62,3 +62,18 @@ it("preserveDefaultVlan keeps VLAN 1 on the port", async () => {
   const vlans = await lab.nodeJson<VlanShow>("bridge", "-j", "vlan", "show", "dev", hostVethName("keep", "eth0"));
   expect(vlans[0].vlans.map((v) => v.vlan)).toEqual([1, 5]);
 });
+
+it("isGateway with vlan puts the gateway on <bridge>.<vlan>, a veth into the VLAN, which pods in the VLAN reach", async () => {
+  const c = { ...conf("v4", { vlan: 30, isGateway: true }), ipam: { type: "host-local", dataDir: data.dir, subnet: "198.18.202.0/24" } };
+  const [a, b] = await Promise.all(["v4a", "v4b"].map((p) => lab.addPod(p)));
+  const ra = await lab.plugin(bridgeBin, env("ADD", "gwa", a), c);
+  const rb = await lab.plugin(bridgeBin, env("ADD", "gwb", b), c);
+  expect([ra.code, ra.stderr, rb.code]).toEqual([0, "", 0]);
+  const gw = `${c.bridge}.30`;
+  expect((ra.json!.interfaces as { name: string }[]).map((i) => i.name)).toEqual([c.bridge, hostVethName("gwa", "eth0"), "eth0", gw]);
+  expect((await lab.inNode("ip", "-br", "addr", "show", "dev", gw)).stdout).toMatch("198.18.202.1/24");
+  expect(await lab.ping(a.split("/").pop()!, "198.18.202.1")).toBe(true);
+  expect(await lab.ping(b.split("/").pop()!, "198.18.202.2")).toBe(true);
+  expect((await lab.plugin(bridgeBin, env("DEL", "gwa", a), c)).code).toBe(0);
+  expect((await lab.inNode("ip", "link", "show", gw)).code).toBe(0); // stays for the other pods
+});
