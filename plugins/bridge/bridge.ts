@@ -4,7 +4,7 @@ import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
-import { applyBestEffort, applyPlan } from "../../shared/kernel/apply";
+import { applyBestEffort, applyPlan, undoOps } from "../../shared/kernel/apply";
 import { deleteLink, setSysctl } from "../../shared/kernel/ops";
 import { findLink, LinkInfo } from "../../shared/kernel/query";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
@@ -76,6 +76,24 @@ async function ensureVlanGateway(req: Req): Promise<GatewayLinkState> {
   return { name, mac: link.address ?? "", addresses: globalAddresses(link) };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * With `enabledad`, the pod's IPv6 addresses are usable only once duplicate address detection
+ * has passed: wait for that (up to 5 s, as the reference), and fail if an address is a duplicate.
+ */
+async function waitForDad(netns: string, ifname: string): Promise<void> {
+  for (let waited = 0; ; waited += 50) {
+    const link = await findLink(netns, ifname);
+    const v6 = (link?.addr_info ?? []).filter((a) => a.family === "inet6" && a.scope === "global");
+    const failed = v6.find((a) => a.dadfailed);
+    if (failed) throw new CniError(ErrorCode.KernelOperationFailed, `IPv6 address ${failed.local} of ${ifname} is already in use on the network (DAD failed)`);
+    if (!v6.some((a) => a.tentative)) return;
+    if (waited >= 5000) throw new CniError(ErrorCode.TryAgainLater, `IPv6 duplicate address detection on ${ifname} did not finish within 5 s`);
+    await sleep(50);
+  }
+}
+
 async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const cfg = req.config;
   requireNetns(req.netns);
@@ -100,6 +118,14 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
       ipam,
     });
     await applyPlan(plan, { trace: req.trace });
+    if (cfg.enabledad && result.ips?.some((i) => i.address.includes(":"))) {
+      try {
+        await waitForDad(req.netns, req.ifname);
+      } catch (e) {
+        await undoOps(plan, { trace: req.trace });
+        throw e;
+      }
+    }
     return result;
   };
   return cfg.ipamType ? withIpamAdd(cfg.ipamType, delegateContext(req), wire) : wire({});

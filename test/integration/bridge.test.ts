@@ -182,6 +182,18 @@ describe("bridge options", () => {
     expect((await NetLab.sh("ip", "-n", ns, "link", "show", "eth0")).stdout).toMatch("02:aa:bb:cc:dd:01");
   });
 
+  it("enabledad: ADD returns once the pod's IPv6 address has passed duplicate address detection", async () => {
+    const n = network("1.0.0", { enabledad: true }, { ranges: [[{ subnet: `fd18:${seq + 1}::/64` }]] });
+    const pod = await lab.addPod(`${seq}dad`);
+    const r = await lab.plugin(bridgeBin, env("ADD", "dad", pod), n.conf);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const ns = pod.split("/").pop()!;
+    expect((await NetLab.sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv6/conf/eth0/accept_dad")).stdout.trim()).toBe("1");
+    const addrs = (await NetLab.sh("ip", "-n", ns, "-6", "addr", "show", "dev", "eth0", "scope", "global")).stdout;
+    expect(addrs).toMatch(/inet6 fd18:/);
+    expect(addrs).not.toMatch(/tentative/);
+  });
+
   it("L2 only (no ipam): the pod is plugged in and up, without addresses", async () => {
     const { conf } = network("1.0.0", { isGateway: false }, null);
     const pod = await lab.addPod(`${seq}l2`);
