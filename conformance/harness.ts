@@ -1,0 +1,164 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCommand, RunResult } from "../shared/kernel/run";
+
+/**
+ * What a conformance scenario works with: one implementation (ours or the reference), one plugin,
+ * one spec version, and a throwaway "node" namespace in which the driver (dist/cnitool, on
+ * libcni) runs the plugins, so nothing reaches the real host.
+ */
+export interface Implementation {
+  name: "patchcord" | "reference";
+  /** CNI_PATH: where the plugins are looked up. */
+  path: string[];
+  /** The binary directory of the implementation's own plugins (for bad-input scenarios). */
+  bin: string;
+  /** The plugin's type name in this implementation (veth-routed is ptp in the reference). */
+  type(plugin: string): string;
+}
+
+export interface DriverRun extends RunResult {
+  json?: Record<string, unknown>;
+}
+
+const ROOT = join(__dirname, "..");
+export const CNITOOL = join(ROOT, "dist/cnitool");
+
+export const sh = (...argv: string[]): Promise<RunResult> => runCommand(argv);
+
+let counter = 0;
+
+/** One scenario run: its own node namespace, conflist dir, result cache and IPAM store. */
+export class Run {
+  readonly id: string;
+  readonly node: string;
+  readonly dir: string;
+  readonly confDir: string;
+  readonly cacheDir: string;
+  readonly dataDir: string;
+  /** A /24 of its own under 198.18.0.0/15 (the benchmarking range), and a bridge name. */
+  readonly subnet: string;
+  readonly bridge: string;
+  private pods: string[] = [];
+
+  constructor(
+    readonly impl: Implementation,
+    readonly plugin: string,
+    readonly version: string,
+  ) {
+    const n = ++counter;
+    this.id = `pcc${process.pid.toString(36)}${n}`;
+    this.node = `${this.id}n`;
+    this.dir = mkdtempSync(join(tmpdir(), "pc-conf-"));
+    this.confDir = join(this.dir, "net.d");
+    this.cacheDir = join(this.dir, "cache");
+    this.dataDir = join(this.dir, "ipam");
+    mkdirSync(this.confDir);
+    this.subnet = `198.${18 + Math.floor(n / 250)}.${n % 250}`;
+    this.bridge = `${this.id}b`.slice(0, 15);
+  }
+
+  get network(): string {
+    return `conf${this.id}`;
+  }
+
+  async start(): Promise<void> {
+    const r = await sh("ip", "netns", "add", this.node);
+    if (r.code !== 0) throw new Error(`ip netns add ${this.node}: ${r.stderr}`);
+    await sh("ip", "-n", this.node, "link", "set", "lo", "up");
+  }
+
+  async pod(name: string): Promise<string> {
+    const ns = `${this.id}${name}`;
+    const r = await sh("ip", "netns", "add", ns);
+    if (r.code !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    this.pods.push(ns);
+    await sh("ip", "-n", ns, "link", "set", "lo", "up");
+    return `/run/netns/${ns}`;
+  }
+
+  async removePod(path: string): Promise<void> {
+    const ns = path.split("/").pop()!;
+    await sh("ip", "netns", "del", ns);
+    this.pods = this.pods.filter((p) => p !== ns);
+  }
+
+  /** The main plugin's config for this run (bridge with host-local, masquerading). */
+  mainPlugin(extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      type: this.impl.type(this.plugin),
+      bridge: this.bridge,
+      isGateway: true,
+      ipMasq: true,
+      ipam: { type: "host-local", dataDir: this.dataDir, ranges: [[{ subnet: `${this.subnet}.0/24` }]], ...ipam },
+      ...extra,
+    };
+  }
+
+  writeConflist(list: Record<string, unknown>): void {
+    writeFileSync(join(this.confDir, `${this.network}.conflist`), JSON.stringify({ name: this.network, ...list }));
+  }
+
+  /** `cnitool COMMAND NETWORK [NETNS]` inside the node namespace. */
+  async driver(command: string, netns?: string, env: Record<string, string> = {}): Promise<DriverRun> {
+    const argv = ["ip", "netns", "exec", this.node, CNITOOL, command, this.network, ...(netns ? [netns] : [])];
+    const r = await runCommand(argv, "", {
+      PATH: process.env.PATH,
+      NETCONFPATH: this.confDir,
+      CNI_CACHE_DIR: this.cacheDir,
+      CNI_PATH: this.impl.path.join(":"),
+      ...env,
+    });
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { ...r, json };
+  }
+
+  /** `cnitool version PLUGIN`: libcni's VERSION call. */
+  async driverVersion(type: string): Promise<DriverRun> {
+    const r = await runCommand(["ip", "netns", "exec", this.node, CNITOOL, "version", type], "", { PATH: process.env.PATH, CNI_PATH: this.impl.path.join(":") });
+    return { ...r, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
+  }
+
+  /** Runs a plugin binary directly in the node namespace, as a runtime would. */
+  async direct(binary: string, env: Record<string, string>, stdin: string): Promise<DriverRun> {
+    const r = await runCommand(["ip", "netns", "exec", this.node, binary], stdin, { PATH: process.env.PATH, ...env });
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { ...r, json };
+  }
+
+  inNode(...argv: string[]): Promise<RunResult> {
+    return sh("ip", "netns", "exec", this.node, ...argv);
+  }
+
+  /** Address files left in the IPAM store of this run's network. */
+  reservations(): string[] {
+    try {
+      return readdirSync(join(this.dataDir, this.network)).filter((f) => /^[0-9a-f]/.test(f) && !f.startsWith("last_reserved_ip"));
+    } catch {
+      return [];
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    for (const p of this.pods) await sh("ip", "netns", "del", p);
+    await sh("ip", "netns", "del", this.node);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class ScenarioFailure extends Error {}
+
+export function check(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new ScenarioFailure(message);
+}
