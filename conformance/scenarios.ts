@@ -131,10 +131,12 @@ export const SCENARIOS: Scenario[] = [
     // The reference meta plugins (Debian 1.1.1) know versions up to 1.0.0.
     versions: (v) => !atLeast(v, "1.1.0"),
     async run(r) {
+      // Dual-stack: the reference portmap's CHECK insists on its IPv6 chain whenever ip6tables exists.
+      const dualStack = { ranges: [[{ subnet: `${r.subnet}.0/24` }], [{ subnet: `fd18:${r.subnet.split(".")[2]}::/64` }]] };
       r.writeConflist({
         cniVersion: r.version,
         plugins: [
-          r.mainPlugin(),
+          r.mainPlugin({}, dualStack),
           { type: "portmap", capabilities: { portMappings: true } },
           { type: "tuning", mac: "02:11:22:33:44:55" },
           { type: "bandwidth", ingressRate: 1000000, ingressBurst: 100000, egressRate: 1000000, egressBurst: 100000 },
@@ -146,12 +148,28 @@ export const SCENARIOS: Scenario[] = [
       const res = await addOne(r, pod, "c1", capArgs);
       check(res.interfaces?.some((i) => i.name === "eth0" && i.mac === "02:11:22:33:44:55"), "tuning's MAC did not reach the final result (prevResult did not flow)");
       check((await r.inNode("iptables-save", "-t", "nat")).stdout.includes("--dport 18080"), "portmap's DNAT rule is missing");
-      if (atLeast(r.version, "0.4.0")) {
-        const c = await r.driver("check", pod, { CNI_CONTAINERID: "c1", ...capArgs });
-        check(c.code === 0, `CHECK of the chain failed: ${c.stdout.trim()}`);
-      }
+
       await del(r, pod, "c1", capArgs);
       check(!(await r.inNode("iptables-save", "-t", "nat")).stdout.includes("--dport 18080"), "portmap's DNAT rule is left after DEL");
+      await checkNothingLeft(r, addressesOf(res));
+    },
+  },
+  {
+    // CHECK over a chain, with prevResult changed by a later plugin (tuning's MAC). Without
+    // portmap: Debian's portmap (1.1.1) fails CHECK by looking for its IPv4 rules in ip6tables.
+    name: "chain-check-tuning-bandwidth",
+    versions: (v) => atLeast(v, "0.4.0") && !atLeast(v, "1.1.0"),
+    async run(r) {
+      r.writeConflist({
+        cniVersion: r.version,
+        plugins: [r.mainPlugin(), { type: "tuning", mac: "02:11:22:33:44:66" }, { type: "bandwidth", egressRate: 1000000, egressBurst: 100000 }],
+      });
+      const pod = await r.pod("p");
+      const res = await addOne(r, pod, "c1");
+      check(res.interfaces?.some((i) => i.name === "eth0" && i.mac === "02:11:22:33:44:66"), "tuning's MAC did not reach the final result");
+      const c = await r.driver("check", pod, { CNI_CONTAINERID: "c1" });
+      check(c.code === 0, `CHECK of the chain failed: ${c.stdout.trim()}`);
+      await del(r, pod, "c1");
       await checkNothingLeft(r, addressesOf(res));
     },
   },
@@ -187,6 +205,10 @@ export const SCENARIOS: Scenario[] = [
       const ip = (res: Result) => res.ips![0].address.split("/")[0];
       check(left.includes(ip(kept)), "GC released a valid attachment's address");
       check(!left.includes(ip(leaked)), "GC kept the leaked attachment's address");
+      // ipMasq is on: the leaked pod's masquerade entries go, the valid pod's stay.
+      const rules = (await r.inNode("nft", "list", "ruleset")).stdout + (await r.inNode("iptables-save", "-t", "nat")).stdout;
+      check(rules.includes(`${ip(kept)} `) || rules.includes(`${ip(kept)}/`), "GC removed a valid attachment's masquerade entries");
+      check(!rules.includes(`${ip(leaked)} `) && !rules.includes(`${ip(leaked)}/`), "GC kept the leaked attachment's masquerade entries");
       await del(r, a, "kept");
     },
   },
