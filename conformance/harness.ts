@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand, RunResult } from "../shared/kernel/run";
+import { execPlugin, PluginRun } from "../test/integration/helpers";
 
 /**
  * What a conformance scenario works with: one implementation (ours or the reference), one plugin,
@@ -18,9 +19,7 @@ export interface Implementation {
   type(plugin: string): string;
 }
 
-export interface DriverRun extends RunResult {
-  json?: Record<string, unknown>;
-}
+export type DriverRun = PluginRun;
 
 const ROOT = join(__dirname, "..");
 export const CNITOOL = join(ROOT, "dist/cnitool");
@@ -101,40 +100,26 @@ export class Run {
   }
 
   /** `cnitool COMMAND NETWORK [NETNS]` inside the node namespace. */
-  async driver(command: string, netns?: string, env: Record<string, string> = {}): Promise<DriverRun> {
-    const argv = ["ip", "netns", "exec", this.node, CNITOOL, command, this.network, ...(netns ? [netns] : [])];
-    const r = await runCommand(argv, "", {
-      PATH: process.env.PATH,
-      NETCONFPATH: this.confDir,
-      CNI_CACHE_DIR: this.cacheDir,
-      CNI_PATH: this.impl.path.join(":"),
-      ...env,
-    });
-    let json: Record<string, unknown> | undefined;
-    try {
-      json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { ...r, json };
+  driver(command: string, netns?: string, env: Record<string, string> = {}): Promise<DriverRun> {
+    return execPlugin(CNITOOL, { NETCONFPATH: this.confDir, CNI_CACHE_DIR: this.cacheDir, CNI_PATH: this.impl.path.join(":"), ...env }, "", this.inNodeArgv(), [
+      command,
+      this.network,
+      ...(netns ? [netns] : []),
+    ]);
   }
 
   /** `cnitool version PLUGIN`: libcni's VERSION call. */
-  async driverVersion(type: string): Promise<DriverRun> {
-    const r = await runCommand(["ip", "netns", "exec", this.node, CNITOOL, "version", type], "", { PATH: process.env.PATH, CNI_PATH: this.impl.path.join(":") });
-    return { ...r, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
+  driverVersion(type: string): Promise<DriverRun> {
+    return execPlugin(CNITOOL, { CNI_PATH: this.impl.path.join(":") }, "", this.inNodeArgv(), ["version", type]);
   }
 
   /** Runs a plugin binary directly in the node namespace, as a runtime would. */
-  async direct(binary: string, env: Record<string, string>, stdin: string): Promise<DriverRun> {
-    const r = await runCommand(["ip", "netns", "exec", this.node, binary], stdin, { PATH: process.env.PATH, ...env });
-    let json: Record<string, unknown> | undefined;
-    try {
-      json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { ...r, json };
+  direct(binary: string, env: Record<string, string>, stdin: string): Promise<DriverRun> {
+    return execPlugin(binary, env, stdin, this.inNodeArgv());
+  }
+
+  private inNodeArgv(): string[] {
+    return ["ip", "netns", "exec", this.node];
   }
 
   inNode(...argv: string[]): Promise<RunResult> {

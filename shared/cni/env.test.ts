@@ -1,16 +1,8 @@
 import { CniError } from "./errors";
 import { COMMANDS, parseCniArgs, readCommand, readInvocation } from "./env";
+import { caught } from "./test-helpers";
 
 const full = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "abc", CNI_NETNS: "/run/netns/x", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin:/usr/lib/cni" };
-const caught = (f: () => unknown): CniError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error("expected an error");
-};
 const error = (env: Record<string, string | undefined>) => caught(() => readInvocation(env));
 
 describe("readCommand()", () => {

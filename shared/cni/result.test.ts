@@ -1,6 +1,7 @@
 import { CniError } from "./errors";
 import { convertResult, formatResult, parseResult, Result } from "./result";
 import { SUPPORTED_VERSIONS, SpecVersion } from "./versions";
+import { caught } from "./test-helpers";
 
 const full: Omit<Result, "cniVersion"> = {
   interfaces: [
@@ -16,15 +17,6 @@ const full: Omit<Result, "cniVersion"> = {
 };
 const legacy = (v: string) => v.startsWith("0.");
 
-const caught = (f: () => unknown): CniError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error("expected an error");
-};
 
 /**
  * The same result as a plugin of version `v` prints it (written out by hand from the spec's

@@ -11,16 +11,8 @@ import {
   SUPPORTED_VERSIONS,
   versionResponse,
 } from "./versions";
+import { caught } from "./test-helpers";
 
-const caught = (f: () => unknown): CniError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CniError);
-    return e as CniError;
-  }
-  throw new Error("expected an error");
-};
 
 describe("compareVersions()", () => {
   test("compareVersions() orders numerically", () => {

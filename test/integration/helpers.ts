@@ -32,9 +32,9 @@ export interface PluginRun extends RunResult {
 }
 
 /** Runs a plugin binary the way a runtime does: CNI_* environment and the config on stdin (argv `prefix` + binary). */
-export async function execPlugin(binary: string, env: Record<string, string>, config: unknown, prefix: string[] = []): Promise<PluginRun> {
+export async function execPlugin(binary: string, env: Record<string, string>, config: unknown, prefix: string[] = [], args: string[] = []): Promise<PluginRun> {
   const input = typeof config === "string" ? config : JSON.stringify(config);
-  const r = await runCommand([...prefix, binary], input, { PATH: process.env.PATH, ...env });
+  const r = await runCommand([...prefix, binary, ...args], input, { PATH: process.env.PATH, ...env });
   let json: Record<string, unknown> | undefined;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
