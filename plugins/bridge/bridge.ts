@@ -9,10 +9,8 @@ import { deleteLink, setSysctl } from "../../shared/kernel/ops";
 import { findLink, LinkInfo } from "../../shared/kernel/query";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { runCommand } from "../../shared/kernel/run";
-import { attachmentTag, listMasqueraded, unmasqueradeOps } from "../../shared/netfilter/masquerade";
 import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofcheck";
-import { findExecutable } from "../../shared/kernel/which";
-import { masqBackend, removeIptablesMasquerade } from "./masq";
+import { gcMasquerade, masqBackend, removeMasquerade } from "../../shared/plugin/ipmasq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
 import { BridgeState, GatewayLinkState, hostVethName, planAdd, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
@@ -113,7 +111,7 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
       bridge,
       hostMac: randomMac(),
       containerMac: cfg.mac ?? randomMac(),
-      masqBackend: cfg.ipMasq ? masqBackend(cfg) : undefined,
+      masqBackend: cfg.ipMasq ? masqBackend(cfg.ipMasqBackend) : undefined,
       gatewayLink,
       ipam,
     });
@@ -129,14 +127,6 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
     return result;
   };
   return cfg.ipamType ? withIpamAdd(cfg.ipamType, delegateContext(req), wire) : wire({});
-}
-
-/**
- * The pod's masqueraded addresses, found by its tag in the kernel rather than taken from
- * prevResult: after a repeated DEL an address may already belong to another pod.
- */
-async function masqueradedAddresses(req: Req): Promise<string[]> {
-  return (await listMasqueraded(runCommand)).get(attachmentTag(attachment(req))) ?? [];
 }
 
 /**
@@ -157,20 +147,8 @@ async function del(req: Req): Promise<void> {
     const macs = (await listSpoofchecked(runCommand)).get(port) ?? [];
     if (macs.length) await applyPlan(macs.map((mac) => unspoofcheckOps(port, mac)), { trace: req.trace });
   };
-  // Both backends, as the reference does: the config may have named another one at ADD.
-  const removeMasquerade = async () => {
-    const tag = attachmentTag(attachment(req));
-    await Promise.all([
-      (async () => {
-        if (!findExecutable("nft")) return;
-        const addresses = await masqueradedAddresses(req);
-        if (addresses.length) await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
-      })(),
-      removeIptablesMasquerade((t) => t === tag, req.trace),
-    ]);
-  };
   // Independent of each other, and deleting a veth waits on the kernel for tens of milliseconds.
-  await Promise.all([removeLinks(), cfg.macspoofchk ? removeSpoofcheck() : undefined, cfg.ipMasq ? removeMasquerade() : undefined]);
+  await Promise.all([removeLinks(), cfg.macspoofchk ? removeSpoofcheck() : undefined, cfg.ipMasq ? removeMasquerade(attachment(req), req.trace) : undefined]);
   if (cfg.ipamType) await delegate("DEL", cfg.ipamType, delegateContext(req));
 }
 
@@ -187,25 +165,7 @@ async function gc(req: Req): Promise<void> {
   const cfg = req.config;
   const errors: string[] = [];
   const attachments = validAttachments(req.raw);
-  if (attachments) {
-    const valid = new Set(attachments.map((a) => attachmentTag({ network: req.network, ...a })));
-    const stale = (tag: string) => tag.startsWith(`${req.network}/`) && !valid.has(tag);
-    if (findExecutable("nft")) {
-      for (const [tag, addresses] of await listMasqueraded(runCommand)) {
-        if (!stale(tag)) continue;
-        try {
-          await applyPlan([unmasqueradeOps(addresses)], { trace: req.trace });
-        } catch (e) {
-          errors.push((e as Error).message);
-        }
-      }
-    }
-    try {
-      await removeIptablesMasquerade(stale, req.trace);
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-  }
+  if (attachments) errors.push(...(await gcMasquerade(req.network, attachments.map((a) => ({ network: req.network, ...a })), req.trace)));
   if (cfg.ipamType) {
     try {
       await delegate("GC", cfg.ipamType, delegateContext(req));

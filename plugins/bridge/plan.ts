@@ -1,24 +1,14 @@
-import { fnv1a64, randomBytesWeak } from "../../shared/hash";
+import { fnv1a64 } from "../../shared/hash";
+import { hostVethName } from "../../shared/plugin/veth";
+import { masqueradeAddOps, MasqBackend } from "../../shared/plugin/ipmasq";
+export { hostVethName, randomMac } from "../../shared/plugin/veth";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
 import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
-import { attachmentTag, masqueradeOps } from "../../shared/netfilter/masquerade";
-import { iptablesMasqueradeOps } from "../../shared/netfilter/masquerade-iptables";
+import { attachmentTag } from "../../shared/netfilter/masquerade";
 import { spoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
-
-/** The host end's name: stable for (container, ifname), so DEL and CHECK find it without the netns. */
-export function hostVethName(containerId: string, ifname: string): string {
-  return "veth" + fnv1a64(`${containerId}/${ifname}`).slice(0, 11);
-}
-
-/** A random unicast, locally administered MAC, as the kernel would pick. */
-export function randomMac(): string {
-  const b = randomBytesWeak(6);
-  b[0] = (b[0] & 0xfe) | 0x02;
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
-}
 
 /** The existing bridge as the kernel reports it; undefined when it does not exist yet. */
 export interface BridgeState {
@@ -68,7 +58,7 @@ export interface AddInput {
    */
   gatewayLink?: GatewayLinkState;
   /** How ipMasq is done: nftables sets (our default) or the reference's iptables chains. */
-  masqBackend?: "nftables" | "iptables";
+  masqBackend?: MasqBackend;
   /** IPAM's result (empty for L2-only). */
   ipam: Pick<Result, "ips" | "routes" | "dns">;
 }
@@ -190,11 +180,7 @@ export function planAdd(input: AddInput): AddPlan {
   }
   const attachment = { network: input.network, containerId: input.containerId, ifname };
   if (cfg.macspoofchk) plan.push(spoofcheckOps(port, input.containerMac, attachmentTag(attachment)));
-  if (cfg.ipMasq && ips.length) {
-    const addresses = ips.map((i) => i.address);
-    if (input.masqBackend === "iptables") plan.push(...iptablesMasqueradeOps(addresses, attachment));
-    else plan.push(masqueradeOps(addresses, attachment));
-  }
+  if (cfg.ipMasq && ips.length) plan.push(...masqueradeAddOps(input.masqBackend ?? "nftables", ips.map((i) => i.address), attachment));
 
   const interfaces: Interface[] = [
     { name: cfg.bridge, mac: input.bridge.mac },

@@ -1,0 +1,13 @@
+import { fnv1a64, randomBytesWeak } from "../hash";
+
+/** The host end's name: stable for (container, ifname), so DEL and CHECK find it without the netns. */
+export function hostVethName(containerId: string, ifname: string): string {
+  return "veth" + fnv1a64(`${containerId}/${ifname}`).slice(0, 11);
+}
+
+/** A random unicast, locally administered MAC, as the kernel would pick. */
+export function randomMac(): string {
+  const b = randomBytesWeak(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
