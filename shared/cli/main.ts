@@ -14,6 +14,7 @@ type Runner = (name: string) => Promise<number>;
 const PLUGINS: Record<string, () => Runner> = {
   bridge: () => require("../../plugins/bridge/main").runBridge,
   "host-local": () => require("../../plugins/host-local/main").runHostLocal,
+  "veth-routed": () => require("../../plugins/veth-routed/main").runVethRouted,
 };
 
 inProcessPlugins["host-local"] = (env, stdin) => require("../../plugins/host-local/main").runHostLocalInProcess(env, stdin);

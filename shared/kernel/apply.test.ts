@@ -128,7 +128,7 @@ describe("applyPlan() success", () => {
     expect(runner.mock.calls[0]).toEqual([["ip", "-batch", "-"], `link add veth1 type veth peer name eth0 netns ${ns}\nlink set dev veth1 master cni0 up\n`]);
     expect(runner.mock.calls[1]).toEqual([
       ["nsenter", `--net=${ns}`, "ip", "-batch", "-"],
-      "addr add 10.0.0.5/24 dev eth0\nlink set dev eth0 up\nroute add default via 10.0.0.1 dev eth0\n-6 route add default via fd00::1 dev eth0\n",
+      "addr add 10.0.0.5/24 dev eth0\nlink set dev eth0 up\nroute add default via 10.0.0.1 dev eth0\nroute add ::/0 via fd00::1 dev eth0\n",
     ]);
     expect(writeSysctl).not.toHaveBeenCalled();
   });

@@ -35,7 +35,7 @@ describe("renderShell()", () => {
     [deleteLink({ name: "veth1" }), "ip link del dev veth1"],
     [addAddress({ netns: "/run/netns/p", dev: "eth0", address: "10.0.0.5/24" }), "nsenter --net=/run/netns/p ip addr add 10.0.0.5/24 dev eth0"],
     [addAddress({ dev: "eth0", address: "FD00:0:0::5/64" }), "ip addr add fd00::5/64 dev eth0"],
-    [addRoute({ dst: "default", gw: "fd00::1", dev: "eth0" }), "ip -6 route add default via fd00::1 dev eth0"],
+    [addRoute({ dst: "default", gw: "fd00::1", dev: "eth0" }), "ip route add ::/0 via fd00::1 dev eth0"],
     [addRoute({ dst: "10.1.0.0/16", gw: "10.0.0.1", metric: 100, table: 5 }), "ip route add 10.1.0.0/16 via 10.0.0.1 metric 100 table 5"],
     [addRoute({ dst: "10.0.0.1/32", dev: "eth0", scope: "link", src: "10.0.0.5" }), "ip route add 10.0.0.1/32 dev eth0 scope link src 10.0.0.5"],
     [deleteRoute({ dst: "10.1.0.0/16", dev: "eth0" }), "ip route del 10.1.0.0/16 dev eth0"],
@@ -118,9 +118,10 @@ describe("addRoute() and deleteRoute()", () => {
     expect(op).toMatchObject({ undo: ["route", "del", "default", "via", "10.0.0.1", "dev", "eth0"] });
   });
 
-  test("addRoute() gives an IPv6 default route -6, in the undo too", () => {
+  // `ip -batch` lines take no options such as -6, so the IPv6 default route is written ::/0.
+  test("addRoute() writes an IPv6 default route as ::/0, in the undo too", () => {
     const op = addRoute({ dst: "default", gw: "fe80::1", dev: "eth0" });
-    expect(op).toMatchObject({ argv: ["-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0"], undo: ["-6", "route", "del", "default", "via", "fe80::1", "dev", "eth0"] });
+    expect(op).toMatchObject({ argv: ["route", "add", "::/0", "via", "fe80::1", "dev", "eth0"], undo: ["route", "del", "::/0", "via", "fe80::1", "dev", "eth0"] });
   });
 
   test("addRoute() needs no -6 for an IPv6 prefix (ip infers the family)", () => {
@@ -131,15 +132,14 @@ describe("addRoute() and deleteRoute()", () => {
     expect(renderShell(addRoute({ dst: "2001:DB8:0:0::/64", gw: "2001:DB8::0001" }))).toBe("ip route add 2001:db8::/64 via 2001:db8::1");
   });
 
-  // ::ffff:10.0.0.1 is parsed (and printed) as the IPv4 address 10.0.0.1, but the family flag is
-  // chosen from the raw text (`includes(":")`), giving `ip -6 route add default via 10.0.0.1`,
-  // which `ip` refuses. The flag should follow the parsed family.
-  test("addRoute() chooses the family flag from the parsed gateway, not its text", () => {
+  // ::ffff:10.0.0.1 is parsed (and printed) as the IPv4 address 10.0.0.1: the family of the
+  // default route follows the parsed gateway, not its text.
+  test("addRoute() chooses the family from the parsed gateway, not its text", () => {
     expect(renderShell(addRoute({ dst: "default", gw: "::ffff:10.0.0.1" }))).toBe("ip route add default via 10.0.0.1");
   });
 
-  test("deleteRoute() gives an IPv6 default route -6 and an IPv4 one none", () => {
-    expect(renderShell(deleteRoute({ dst: "default", gw: "fd00::1" }))).toBe("ip -6 route del default via fd00::1");
+  test("deleteRoute() writes an IPv6 default route as ::/0 and an IPv4 one as default", () => {
+    expect(renderShell(deleteRoute({ dst: "default", gw: "fd00::1" }))).toBe("ip route del ::/0 via fd00::1");
     expect(renderShell(deleteRoute({ dst: "default", gw: "10.0.0.1" }))).toBe("ip route del default via 10.0.0.1");
   });
 });

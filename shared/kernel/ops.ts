@@ -132,13 +132,17 @@ export interface RouteOptions {
   table?: number;
 }
 
-/** `-6` for an IPv6 default route (`ip` cannot tell the family of `default` alone). */
-function familyFlag(o: RouteOptions): string[] {
-  return o.dst === "default" && o.gw !== undefined && parseIP(o.gw)?.family === 6 ? ["-6"] : [];
+/**
+ * `default` alone means IPv4 to `ip`, and `-6` cannot be given inside `ip -batch`: an IPv6
+ * default route is written `::/0`.
+ */
+function routeDst(o: RouteOptions): string {
+  if (o.dst !== "default") return checkPrefix(o.dst, "route destination");
+  return o.gw !== undefined && parseIP(o.gw)?.family === 6 ? "::/0" : "default";
 }
 
 function routeArgv(o: RouteOptions): string[] {
-  const argv = [o.dst === "default" ? "default" : checkPrefix(o.dst, "route destination")];
+  const argv = [routeDst(o)];
   if (o.gw !== undefined) argv.push("via", checkIP(o.gw, "gateway"));
   if (o.dev !== undefined) argv.push("dev", checkIfname(o.dev));
   if (o.scope !== undefined) argv.push("scope", o.scope);
@@ -150,12 +154,11 @@ function routeArgv(o: RouteOptions): string[] {
 
 export function addRoute(o: RouteOptions): Op {
   const argv = routeArgv(o);
-  const family = familyFlag(o);
-  return ip(o.netns, [...family, "route", "add", ...argv], [...family, "route", "del", ...argv]);
+  return ip(o.netns, ["route", "add", ...argv], ["route", "del", ...argv]);
 }
 
 export function deleteRoute(o: RouteOptions): Op {
-  return ip(o.netns, [...familyFlag(o), "route", "del", ...routeArgv(o)]);
+  return ip(o.netns, ["route", "del", ...routeArgv(o)]);
 }
 
 /** `bridge vlan add|del dev PORT vid N [pvid] [untagged]`: VLANs of a bridge port. */

@@ -55,5 +55,6 @@ export async function findLink(netns: string | undefined, name: string): Promise
 export async function listRoutes(netns: string | undefined, dev?: string): Promise<RouteInfo[]> {
   const devArgs = dev ? ["dev", checkIfname(dev)] : [];
   const [v4, v6] = await Promise.all([ipJson<RouteInfo>(netns, ["-4", "route", "show", ...devArgs]), ipJson<RouteInfo>(netns, ["-6", "route", "show", ...devArgs])]);
-  return [...v4, ...v6];
+  // Filtered by device, `ip -j` leaves `dev` out of each route.
+  return [...v4, ...v6].map((r) => (dev && !r.dev ? { ...r, dev } : r));
 }

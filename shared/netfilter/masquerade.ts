@@ -109,10 +109,11 @@ export async function listMasqueraded(run: (argv: string[]) => Promise<{ code: n
     for (const e of (item.set.elem ?? []) as NftElem[]) {
       const val = e.elem?.val as { concat?: unknown[] } | undefined;
       const [ip, net] = val?.concat ?? [];
-      const prefix = (net as { prefix?: { len: number } })?.prefix;
-      if (typeof ip !== "string" || !prefix || !e.elem?.comment) continue;
+      // nft prints a full-length prefix (/32, /128) as a plain address.
+      const len = typeof net === "string" ? (net.includes(":") ? 128 : 32) : (net as { prefix?: { len: number } })?.prefix?.len;
+      if (typeof ip !== "string" || len === undefined || !e.elem?.comment) continue;
       const list = out.get(e.elem.comment) ?? [];
-      list.push(`${ip}/${prefix.len}`);
+      list.push(`${ip}/${len}`);
       out.set(e.elem.comment, list);
     }
   }

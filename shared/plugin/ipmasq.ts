@@ -73,7 +73,9 @@ export async function missingMasquerade(backend: MasqBackend, a: Attachment, add
     const dumps = await Promise.all(([4, 6] as const).map((family) => runCommand(iptablesSaveArgv(family))));
     return dumps.some((d) => d.code === 0 && d.stdout.includes(`-j ${chainName(tag)}`)) ? undefined : `iptables masquerade chain for ${a.ifname} is missing`;
   }
-  const tagged = (await listMasqueraded(runCommand)).get(tag) ?? [];
-  const missing = addresses.find((ip) => !tagged.includes(ip));
+  // Compared by address: the entries carry the pod's subnet, a result may give the address alone.
+  const ipOf = (a: string) => a.split("/")[0];
+  const tagged = ((await listMasqueraded(runCommand)).get(tag) ?? []).map(ipOf);
+  const missing = addresses.find((a) => !tagged.includes(ipOf(a)));
   return missing ? `masquerade for ${missing} is missing` : undefined;
 }
