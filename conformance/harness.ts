@@ -83,12 +83,15 @@ export class Run {
     this.pods = this.pods.filter((p) => p !== ns);
   }
 
-  /** The main plugin's config for this run (bridge with host-local, masquerading). */
+  /** The main plugin's config for this run: host-local addresses, masquerading, and per plugin its own keys. */
   mainPlugin(extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> {
+    const own: Record<string, Record<string, unknown>> = {
+      bridge: { bridge: this.bridge, isGateway: true },
+      "veth-routed": {},
+    };
     return {
       type: this.impl.type(this.plugin),
-      bridge: this.bridge,
-      isGateway: true,
+      ...own[this.plugin],
       ipMasq: true,
       ipam: { type: "host-local", dataDir: this.dataDir, ranges: [[{ subnet: `${this.subnet}.0/24` }]], ...ipam },
       ...extra,

@@ -10,7 +10,7 @@ import { SCENARIOS } from "./scenarios";
 const ROOT = join(__dirname, "..");
 const REFERENCE = "/usr/lib/cni";
 export const VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-export const PLUGINS = ["bridge"];
+export const PLUGINS = ["bridge", "veth-routed"];
 
 const IMPLEMENTATIONS: Implementation[] = [
   // Our plugins first in CNI_PATH; the reference meta plugins (portmap, tuning, bandwidth) after.

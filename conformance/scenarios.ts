@@ -52,10 +52,10 @@ async function checkKernel(r: Run, res: Result, netns: string): Promise<void> {
   }
 }
 
-/** Nothing of the pod is left: no bridge port, no reservation, no netfilter entry for its address. */
+/** Nothing of the pod is left: no veth in the node, no reservation, no netfilter entry for its address. */
 async function checkNothingLeft(r: Run, addresses: string[]): Promise<void> {
-  const ports = (await r.inNode("ip", "-o", "link", "show", "master", r.bridge)).stdout.trim();
-  check(ports === "", `links left on the bridge: ${ports.split("\n").map((l) => l.split(":")[1]).join(",")}`);
+  const veths = (await r.inNode("ip", "-o", "link", "show", "type", "veth")).stdout.trim();
+  check(veths === "", `veths left in the node: ${veths.split("\n").map((l) => l.split(":")[1]).join(",")}`);
   check(r.reservations().length === 0, `IPAM reservations left: ${r.reservations().join(",")}`);
   const rules = (await r.inNode("nft", "list", "ruleset")).stdout + (await r.inNode("iptables-save")).stdout;
   for (const a of addresses) {

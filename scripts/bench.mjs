@@ -4,7 +4,7 @@
 // machine's load hits all subjects alike; we report medians, p90 and ratios.
 //   --runs N       measured rounds (default 40; 5 warm-up rounds are discarded)
 //   --no-build     use dist/ as it is
-//   --only a,b     run only these groups: version, host-local, bridge, burst
+//   --only a,b     run only these groups: version, host-local, bridge, veth-routed, burst
 //   --json FILE    also write the raw figures
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +22,7 @@ const flag = (name, fallback) => {
 };
 const RUNS = Number(flag("--runs", 40));
 const WARMUP = 5;
-const only = flag("--only", "version,host-local,bridge,burst").split(",");
+const only = flag("--only", "version,host-local,bridge,veth-routed,burst").split(",");
 const tag = `pcb${process.pid.toString(36)}`;
 const node = `${tag}node`;
 const scratch = mkdtempSync(join(tmpdir(), "patchcord-bench-"));
@@ -209,31 +209,52 @@ async function bridgeAddDel(impl, path, cniPath, conf) {
   return { ADD: add, DEL: del };
 }
 
-/** `ip netns exec` itself costs time; measured alone so it can be subtracted from both sides. */
-async function benchBridge() {
-  await setupNode();
-  const ours = join(bin.bun, "bridge");
-  const ref = join(REF, "bridge");
+/** The same veth-routed / ptp conflist for both implementations. */
+function routedConf(impl, ipMasq, dataDir) {
+  const third = (impl === "ours" ? 120 : 130) + (ipMasq ? 1 : 0);
+  return JSON.stringify({
+    cniVersion: "1.0.0",
+    name: `bench-rt-${impl}-${ipMasq ? "masq" : "plain"}`,
+    type: impl === "ours" ? "veth-routed" : "ptp",
+    ipMasq,
+    ipam: { type: "host-local", dataDir, ranges: [[{ subnet: `198.18.${third}.0/24` }]] },
+  });
+}
+
+/**
+ * ADD and DEL of one plugin against its reference, interleaved, with and without ipMasq; `ip
+ * netns exec true` alone shows what running inside the node namespace adds to both sides.
+ */
+async function benchPlugin(label, ours, reference, conf, targets) {
   for (const ipMasq of [false, true]) {
-    const dirs = { ours: mkdtempSync(join(scratch, "br-")), ref: mkdtempSync(join(scratch, "br-")) };
+    const dirs = { ours: mkdtempSync(join(scratch, "pl-")), ref: mkdtempSync(join(scratch, "pl-")) };
     const subjects = {
-      "patchcord bridge": () => bridgeAddDel("ours", ours, bin.bun, bridgeConf("ours", ipMasq, dirs.ours)),
-      "reference bridge": () => bridgeAddDel("ref", ref, REF, bridgeConf("ref", ipMasq, dirs.ref)),
+      [`patchcord ${label}`]: () => bridgeAddDel("ours", ours, bin.bun, conf("ours", ipMasq, dirs.ours)),
+      [`reference ${reference.split("/").pop()}`]: () => bridgeAddDel("ref", reference, REF, conf("ref", ipMasq, dirs.ref)),
       "ip netns exec true": async () => {
         const [cmd, args] = inNode("true");
         const t = await timed(cmd, args, {}, "");
         return { ADD: t, DEL: t };
       },
     };
+    const [oursName, refName] = Object.keys(subjects);
     const s = await interleave(subjects);
     for (const op of ["ADD", "DEL"]) {
       const rows = Object.keys(subjects).map((name) => ({ name, median: median(s[name][op]), p90: quantile(s[name][op], 0.9) }));
-      printTable(`bridge ${op}${ipMasq ? " with ipMasq" : ""} (${RUNS} interleaved rounds, each inside ip netns exec)`, rows);
+      printTable(`${label} ${op}${ipMasq ? " with ipMasq" : ""} (${RUNS} interleaved rounds, each inside ip netns exec)`, rows);
       const m = Object.fromEntries(rows.map((r) => [r.name, r.median]));
-      console.log("  " + target(`bridge ${op}${ipMasq ? " ipMasq" : ""} patchcord / reference`, m["patchcord bridge"] / m["reference bridge"], ipMasq ? 1.0 : 1.5));
-      results[`bridge ${op}${ipMasq ? " ipMasq" : ""}`] = { rows };
+      console.log("  " + target(`${label} ${op}${ipMasq ? " ipMasq" : ""} patchcord / reference`, m[oursName] / m[refName], targets(op, ipMasq)));
+      results[`${label} ${op}${ipMasq ? " ipMasq" : ""}`] = { rows };
     }
   }
+}
+
+async function benchBridge() {
+  await benchPlugin("bridge", join(bin.bun, "bridge"), join(REF, "bridge"), bridgeConf, (_op, ipMasq) => (ipMasq ? 1.0 : 1.5));
+}
+
+async function benchVethRouted() {
+  await benchPlugin("veth-routed", join(bin.bun, "veth-routed"), join(REF, "ptp"), routedConf, () => 1.5);
 }
 
 async function burst(path, cniPath, conf, n) {
@@ -251,7 +272,6 @@ async function burst(path, cniPath, conf, n) {
 }
 
 async function benchBurst() {
-  if (!only.includes("bridge")) await setupNode();
   const rounds = Math.max(3, Math.round(RUNS / 8));
   const dirs = { ours: mkdtempSync(join(scratch, "burst-")), ref: mkdtempSync(join(scratch, "burst-")) };
   const s = { "patchcord bridge": { ADD: [], DEL: [] }, "reference bridge": { ADD: [], DEL: [] } };
@@ -287,10 +307,12 @@ try {
   console.log(`patchcord benchmark: ${RUNS} measured rounds per case, ${WARMUP} warm-up rounds, interleaved; machine: ${execFileSync("nproc").toString().trim()} cores`);
   if (only.includes("version")) await benchVersion();
   if (only.includes("host-local")) await benchHostLocal();
-  if (only.includes("bridge") || only.includes("burst")) {
+  if (only.includes("bridge") || only.includes("burst") || only.includes("veth-routed")) {
     if (process.getuid?.() !== 0) console.log("\nbridge: skipped (needs root)");
     else {
+      await setupNode();
       if (only.includes("bridge")) await benchBridge();
+      if (only.includes("veth-routed")) await benchVethRouted();
       if (only.includes("burst")) await benchBurst();
     }
   }
