@@ -114,6 +114,24 @@ describe("veth-routed", () => {
     expect(reservations(conf.name)).toEqual([]);
   });
 
+  it("a late failure (a route the kernel rejects) undoes the veth, the node's routes and the reservation", async () => {
+    const n = ++seq;
+    const conf = {
+      cniVersion: "1.0.0",
+      name: `vrnet${n}`,
+      type: "veth-routed",
+      ipMasq: true,
+      ipam: { type: "host-local", dataDir: data.dir, subnet: `198.19.${n}.0/24`, routes: [{ dst: "203.0.113.0/24", gw: "192.0.2.1" }] },
+    };
+    const pod = await lab.addPod(`${n}late`);
+    const r = await lab.plugin(bin, env("ADD", "late", pod), conf);
+    expect(r.json).toMatchObject({ code: 103, msg: expect.stringContaining("ip route add 203.0.113.0/24 via 192.0.2.1 dev eth0") });
+    expect((await lab.inNode("ip", "link", "show", hostVethName("late", "eth0"))).code).not.toBe(0);
+    expect((await lab.inNode("ip", "route", "show", `198.19.${n}.2`)).stdout).toBe("");
+    expect((await lab.inNode("nft", "list", "ruleset")).stdout).not.toContain(`198.19.${n}.2 `);
+    expect(reservations(conf.name)).toEqual([]);
+  });
+
   it("a config key ptp does not have is refused with code 2; ipam is required (code 7)", async () => {
     const { conf } = network("1.0.0", { bridge: "cni0" });
     const pod = await lab.addPod(`${seq}bad`);
