@@ -60,3 +60,26 @@ export async function checkPodVeth(prev: Result, netns: string, ifname: string, 
   }
   return { pod, host, ips };
 }
+
+/**
+ * A pod's macvlan or ipvlan interface against prevResult: present with this sandbox, of `kind`
+ * in `mode`, with prevResult's MAC, addresses and routes. Returns the link for further checks.
+ */
+export async function checkPodSublink(prev: Result, netns: string, ifname: string, kind: string, mode: string): Promise<LinkInfo> {
+  const ifaces = prev.interfaces ?? [];
+  const index = ifaces.findIndex((i) => i.name === ifname && i.sandbox === netns);
+  if (index < 0) checkFailed(`prevResult has no interface ${ifname} in sandbox ${netns}`);
+  const link = await findLink(netns, ifname);
+  if (!link) return checkFailed(`interface ${ifname} was not found in ${netns}`);
+  if (link.linkinfo?.info_kind !== kind) checkFailed(`interface ${ifname} is a ${link.linkinfo?.info_kind ?? "device"}, not a ${kind}`);
+  if (link.linkinfo?.info_data?.mode !== mode) checkFailed(`interface ${ifname} is in ${kind} mode ${String(link.linkinfo?.info_data?.mode)}, the config says ${mode}`);
+  const wantMac = ifaces[index].mac;
+  if (wantMac && link.address?.toLowerCase() !== wantMac.toLowerCase()) checkFailed(`interface ${ifname} has MAC ${link.address}, prevResult says ${wantMac}`);
+  const present = new Set((link.addr_info ?? []).map((a) => `${formatIP(parseIP(a.local)!)}/${a.prefixlen}`));
+  for (const ip of (prev.ips ?? []).filter((i) => i.interface === undefined || i.interface === index)) {
+    if (!present.has(formatPrefix(parsePrefix(ip.address)!))) checkFailed(`address ${ip.address} is missing on ${ifname}`);
+  }
+  const routes = await listRoutes(netns);
+  for (const r of prev.routes ?? []) if (!hasRoute(routes, r.dst, r.gw)) checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${netns}`);
+  return link;
+}
