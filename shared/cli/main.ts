@@ -14,6 +14,7 @@ type Runner = (name: string) => Promise<number>;
 const PLUGINS: Record<string, () => Runner> = {
   bridge: () => require("../../plugins/bridge/main").runBridge,
   "host-local": () => require("../../plugins/host-local/main").runHostLocal,
+  ipvlan: () => require("../../plugins/ipvlan/main").runIpvlan,
   macvlan: () => require("../../plugins/macvlan/main").runMacvlan,
   "veth-routed": () => require("../../plugins/veth-routed/main").runVethRouted,
 };
