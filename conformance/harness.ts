@@ -23,6 +23,8 @@ export type DriverRun = PluginRun;
 
 const ROOT = join(__dirname, "..");
 export const CNITOOL = join(ROOT, "dist/cnitool");
+/** The macvlan master made in each node namespace. */
+export const MASTER = "mst0";
 
 export const sh = (...argv: string[]): Promise<RunResult> => runCommand(argv);
 
@@ -66,6 +68,16 @@ export class Run {
     const r = await sh("ip", "netns", "add", this.node);
     if (r.code !== 0) throw new Error(`ip netns add ${this.node}: ${r.stderr}`);
     await sh("ip", "-n", this.node, "link", "set", "lo", "up");
+    if (this.plugin === "macvlan") {
+      // The master: one end of a veth pair inside the node (never a real NIC), up with its peer.
+      await this.inNode("ip", "link", "add", MASTER, "type", "veth", "peer", "name", `${MASTER}p`);
+      for (const l of [MASTER, `${MASTER}p`]) await this.inNode("ip", "link", "set", l, "up");
+    }
+  }
+
+  /** Plugins with a host-side interface (bridge, veth-routed) support host-side chaining and a gateway. */
+  get hasHostSide(): boolean {
+    return this.plugin !== "macvlan" && this.plugin !== "ipvlan";
   }
 
   async pod(name: string): Promise<string> {
@@ -83,16 +95,16 @@ export class Run {
     this.pods = this.pods.filter((p) => p !== ns);
   }
 
-  /** The main plugin's config for this run: host-local addresses, masquerading, and per plugin its own keys. */
+  /** The main plugin's config for this run: host-local addresses and per plugin its own keys (masquerading where offered). */
   mainPlugin(extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> {
     const own: Record<string, Record<string, unknown>> = {
-      bridge: { bridge: this.bridge, isGateway: true },
-      "veth-routed": {},
+      bridge: { bridge: this.bridge, isGateway: true, ipMasq: true },
+      "veth-routed": { ipMasq: true },
+      macvlan: { master: MASTER },
     };
     return {
       type: this.impl.type(this.plugin),
       ...own[this.plugin],
-      ipMasq: true,
       ipam: { type: "host-local", dataDir: this.dataDir, ranges: [[{ subnet: `${this.subnet}.0/24` }]], ...ipam },
       ...extra,
     };
