@@ -4,7 +4,7 @@
 // machine's load hits all subjects alike; we report medians, p90 and ratios.
 //   --runs N       measured rounds (default 40; 5 warm-up rounds are discarded)
 //   --no-build     use dist/ as it is
-//   --only a,b     run only these groups: version, host-local, bridge, veth-routed, burst
+//   --only a,b     run only these groups: version, host-local, bridge, veth-routed, macvlan, burst
 //   --json FILE    also write the raw figures
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +22,7 @@ const flag = (name, fallback) => {
 };
 const RUNS = Number(flag("--runs", 40));
 const WARMUP = 5;
-const only = flag("--only", "version,host-local,bridge,veth-routed,burst").split(",");
+const only = flag("--only", "version,host-local,bridge,veth-routed,macvlan,burst").split(",");
 const tag = `pcb${process.pid.toString(36)}`;
 const node = `${tag}node`;
 const scratch = mkdtempSync(join(tmpdir(), "patchcord-bench-"));
@@ -225,8 +225,8 @@ function routedConf(impl, ipMasq, dataDir) {
  * ADD and DEL of one plugin against its reference, interleaved, with and without ipMasq; `ip
  * netns exec true` alone shows what running inside the node namespace adds to both sides.
  */
-async function benchPlugin(label, ours, reference, conf, targets) {
-  for (const ipMasq of [false, true]) {
+async function benchPlugin(label, ours, reference, conf, targets, masqVariants = [false, true]) {
+  for (const ipMasq of masqVariants) {
     const dirs = { ours: mkdtempSync(join(scratch, "pl-")), ref: mkdtempSync(join(scratch, "pl-")) };
     const subjects = {
       [`patchcord ${label}`]: () => bridgeAddDel("ours", ours, bin.bun, conf("ours", ipMasq, dirs.ours)),
@@ -251,6 +251,23 @@ async function benchPlugin(label, ours, reference, conf, targets) {
 
 async function benchBridge() {
   await benchPlugin("bridge", join(bin.bun, "bridge"), join(REF, "bridge"), bridgeConf, (_op, ipMasq) => (ipMasq ? 1.0 : 1.5));
+}
+
+/** macvlan children of a veth end inside the node namespace (never a real NIC). */
+function macvlanConf(impl, _ipMasq, dataDir) {
+  return JSON.stringify({
+    cniVersion: "1.0.0",
+    name: `bench-mv-${impl}`,
+    type: "macvlan",
+    master: "benchmst0",
+    ipam: { type: "host-local", dataDir, ranges: [[{ subnet: `198.18.${impl === "ours" ? 140 : 141}.0/24` }]] },
+  });
+}
+
+async function benchMacvlan() {
+  await sh("ip", ["netns", "exec", node, "ip", "link", "add", "benchmst0", "type", "veth", "peer", "name", "benchmst1"]);
+  for (const l of ["benchmst0", "benchmst1"]) await sh("ip", ["netns", "exec", node, "ip", "link", "set", l, "up"]);
+  await benchPlugin("macvlan", join(bin.bun, "macvlan"), join(REF, "macvlan"), macvlanConf, () => 1.5, [false]);
 }
 
 async function benchVethRouted() {
@@ -307,12 +324,13 @@ try {
   console.log(`patchcord benchmark: ${RUNS} measured rounds per case, ${WARMUP} warm-up rounds, interleaved; machine: ${execFileSync("nproc").toString().trim()} cores`);
   if (only.includes("version")) await benchVersion();
   if (only.includes("host-local")) await benchHostLocal();
-  if (only.includes("bridge") || only.includes("burst") || only.includes("veth-routed")) {
+  if (["bridge", "burst", "veth-routed", "macvlan"].some((g) => only.includes(g))) {
     if (process.getuid?.() !== 0) console.log("\nbridge: skipped (needs root)");
     else {
       await setupNode();
       if (only.includes("bridge")) await benchBridge();
       if (only.includes("veth-routed")) await benchVethRouted();
+      if (only.includes("macvlan")) await benchMacvlan();
       if (only.includes("burst")) await benchBurst();
     }
   }
