@@ -3,9 +3,8 @@ import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
-import { applyBestEffort, applyPlan, KernelError } from "../../shared/kernel/apply";
-import { deleteLink } from "../../shared/kernel/ops";
-import { netnsState, requireNetns } from "../../shared/kernel/netns";
+import { requireNetns } from "../../shared/kernel/netns";
+import { applySublinkPlan, deleteSublink, ipamOnly } from "../../shared/plugin/sublink";
 import { checkPodSublink } from "../../shared/plugin/check-pod";
 import { resolveMaster } from "../../shared/plugin/master";
 import { IpvlanConfig, parseIpvlanConfig } from "./config";
@@ -33,25 +32,12 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const master = await masterOf(req);
   const wire = async (ipam: Pick<Result, "ips" | "routes">) => {
     const { plan, result } = planAdd({ cfg, master: master.name, masterMac: master.link.address ?? "", ifname: req.ifname, netns: req.netns, ipam });
-    try {
-      await applyPlan(plan, { trace: req.trace });
-    } catch (e) {
-      if (e instanceof KernelError && e.applied > 0) await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
-      throw e;
-    }
+    await applySublinkPlan(req, plan);
     return result;
   };
   if (cfg.ipamType) return withIpamAdd(cfg.ipamType, delegateContext(req), wire);
   // Chained without IPAM: the addresses come from the previous plugin, as the reference does.
   return wire({ ips: req.prevResult?.ips, routes: req.prevResult?.routes });
-}
-
-/** Best effort and idempotent; no master lookup, so DEL works when the master is gone. */
-async function del(req: Req): Promise<void> {
-  if (req.netns && netnsState(req.netns) === "present") {
-    await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
-  }
-  if (req.config.ipamType) await delegate("DEL", req.config.ipamType, delegateContext(req));
 }
 
 async function check(req: Req): Promise<void> {
@@ -63,12 +49,4 @@ async function check(req: Req): Promise<void> {
   await checkPodSublink(req.prevResult, req.netns, req.ifname, "ipvlan", cfg.mode);
 }
 
-async function gc(req: Req): Promise<void> {
-  if (req.config.ipamType) await delegate("GC", req.config.ipamType, delegateContext(req));
-}
-
-async function status(req: Req): Promise<void> {
-  if (req.config.ipamType) await delegate("STATUS", req.config.ipamType, delegateContext(req));
-}
-
-export const ipvlanPlugin: PluginFuncs<IpvlanConfig> = { parseConfig: parseIpvlanConfig, add, del, check, gc, status };
+export const ipvlanPlugin: PluginFuncs<IpvlanConfig> = { parseConfig: parseIpvlanConfig, add, del: deleteSublink, check, gc: ipamOnly("GC"), status: ipamOnly("STATUS") };

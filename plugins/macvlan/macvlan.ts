@@ -3,9 +3,9 @@ import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
-import { applyBestEffort, applyPlan, KernelError } from "../../shared/kernel/apply";
-import { deleteLink } from "../../shared/kernel/ops";
-import { netnsState, requireNetns } from "../../shared/kernel/netns";
+import { KernelError } from "../../shared/kernel/apply";
+import { requireNetns } from "../../shared/kernel/netns";
+import { applySublinkPlan, deleteSublink, ipamOnly } from "../../shared/plugin/sublink";
 import { checkPodSublink } from "../../shared/plugin/check-pod";
 import { resolveMaster } from "../../shared/plugin/master";
 import { randomMac } from "../../shared/plugin/veth";
@@ -25,9 +25,8 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
   const wire = async (ipam: Pick<Result, "ips" | "routes">) => {
     const { plan, result } = planAdd({ cfg, master, ifname: req.ifname, netns: req.netns, mac: cfg.mac ?? randomMac(), ipam });
     try {
-      await applyPlan(plan, { trace: req.trace });
+      await applySublinkPlan(req, plan);
     } catch (e) {
-      if (e instanceof KernelError && e.applied > 0) await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
       if (e instanceof KernelError && e.applied === 0 && cfg.mode === "passthru" && /Invalid argument|Device or resource busy/.test(e.details ?? "")) {
         throw new CniError(ErrorCode.KernelOperationFailed, `macvlan passthru allows one child per master, and ${master} already has one (or cannot take one)`, e.details);
       }
@@ -36,14 +35,6 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
     return result;
   };
   return cfg.ipamType ? withIpamAdd(cfg.ipamType, delegateContext(req), wire) : wire({});
-}
-
-/** Best effort and idempotent; no master lookup, so DEL works when the master is gone. */
-async function del(req: Req): Promise<void> {
-  if (req.netns && netnsState(req.netns) === "present") {
-    await applyBestEffort([deleteLink({ netns: req.netns, name: req.ifname })], { trace: req.trace });
-  }
-  if (req.config.ipamType) await delegate("DEL", req.config.ipamType, delegateContext(req));
 }
 
 async function check(req: Req): Promise<void> {
@@ -55,12 +46,4 @@ async function check(req: Req): Promise<void> {
   await checkPodSublink(req.prevResult, req.netns, req.ifname, "macvlan", cfg.mode);
 }
 
-async function gc(req: Req): Promise<void> {
-  if (req.config.ipamType) await delegate("GC", req.config.ipamType, delegateContext(req));
-}
-
-async function status(req: Req): Promise<void> {
-  if (req.config.ipamType) await delegate("STATUS", req.config.ipamType, delegateContext(req));
-}
-
-export const macvlanPlugin: PluginFuncs<MacvlanConfig> = { parseConfig: parseMacvlanConfig, add, del, check, gc, status };
+export const macvlanPlugin: PluginFuncs<MacvlanConfig> = { parseConfig: parseMacvlanConfig, add, del: deleteSublink, check, gc: ipamOnly("GC"), status: ipamOnly("STATUS") };
