@@ -103,6 +103,22 @@ describe("macvlan modes and errors", () => {
     expect((await NetLab.sh("ip", "-n", nsOf(pod), "-o", "addr", "show", "dev", "eth0", "scope", "global")).stdout).toBe("");
   });
 
+  it("linkInContainer: the master lives in the pod's namespace and the child is made there", async () => {
+    const pod = await lab.addPod(`${++seq}lic`);
+    const ns = nsOf(pod);
+    await NetLab.sh("ip", "-n", ns, "link", "add", "podmst", "type", "veth", "peer", "name", "podmstp");
+    for (const l of ["podmst", "podmstp"]) await NetLab.sh("ip", "-n", ns, "link", "set", l, "up");
+    const conf = { cniVersion: "1.0.0", name: `mvnet${seq}`, type: "macvlan", master: "podmst", linkInContainer: true, ipam: { type: "host-local", dataDir: data.dir, subnet: `198.19.${100 + seq}.0/24` } };
+    const r = await lab.plugin(bin, env("ADD", "lic", pod), conf);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect((await NetLab.sh("ip", "-n", ns, "-d", "link", "show", "eth0")).stdout).toMatch(/eth0@podmst.*\n(.*\n)*\s+macvlan mode bridge/);
+    expect((await lab.plugin(bin, env("CHECK", "lic", pod), { ...conf, prevResult: r.json })).code).toBe(0);
+    expect((await lab.plugin(bin, env("DEL", "lic", pod), conf)).code).toBe(0);
+    expect((await NetLab.sh("ip", "-n", ns, "link", "show", "eth0")).code).not.toBe(0);
+    const missing = await lab.plugin(bin, env("ADD", "lic2", pod), { ...conf, master: "nosuch" });
+    expect(missing.json).toMatchObject({ code: 7, msg: `master: "nosuch" does not exist in the pod's namespace` });
+  });
+
   it("without master, the interface of the default route is used", async () => {
     const master = await newMaster();
     await lab.inNode("ip", "addr", "add", "192.0.2.1/24", "dev", master);
