@@ -1,8 +1,7 @@
-import { join } from "node:path";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { formatIP, IP, parseIP } from "../../shared/net/ip";
 import { randomBytesWeak } from "../../shared/hash";
-import { fs } from "../../shared/lazy";
+import { fs, joinPath as join } from "../../shared/lazy";
 
 /** Who holds an address, as written in its file: `id\r\nifname`, or just `id` in the legacy format. */
 export interface Owner {

@@ -1,11 +1,10 @@
-import { join } from "node:path";
 import { CniError, ErrorCode } from "./errors";
 import { pluginTypeProblem } from "./names";
 import { parseResult, Result } from "./result";
 import { runCommand } from "../kernel/run";
 import { inProcessPlugins } from "./in-process";
 export type { InProcessRunner } from "./in-process";
-import { fs } from "../lazy";
+import { fs, joinPath as join } from "../lazy";
 
 export type DelegatedCommand = "ADD" | "DEL" | "CHECK" | "GC" | "STATUS";
 
@@ -41,7 +40,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isThisExecutable(binary: string): boolean {
   try {
-    return fs().realpathSync(binary) === fs().realpathSync(process.execPath);
+    // Same file (device and inode): the links in CNI_PATH and this executable's own path.
+    const a = fs().statSync(binary);
+    const b = fs().statSync(process.execPath);
+    return a.dev === b.dev && a.ino === b.ino;
   } catch {
     return false;
   }

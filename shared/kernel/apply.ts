@@ -1,5 +1,6 @@
 import { CniError, ErrorCode } from "../cni/errors";
-import { Op, Plan, nsPrefix, renderShell } from "./ops";
+import { Op, Plan, nsPrefix, renderShell, sysctlPath } from "./ops";
+import { runBatchInProcess } from "./netlink/backend";
 import { runCommand, RunResult } from "./run";
 import { Tracer } from "./trace";
 import { fs } from "../lazy";
@@ -32,7 +33,7 @@ export function groupIntoBatches(plan: Plan): Batch[] {
   return batches;
 }
 
-export const sysctlPath = (key: string): string => "/proc/sys/" + (key.includes("/") ? key : key.replace(/\./g, "/"));
+export { sysctlPath };
 
 function hostSysctl(key: string, value: string): void {
   fs().writeFileSync(sysctlPath(key), value);
@@ -101,6 +102,12 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<Batch
       }
     }
     return { code: 0, stdout: "", stderr: "" };
+  }
+  // In a compiled binary, ip operations and a pod's sysctls go over rtnetlink: no process at all.
+  // An injected runner (tests of the planning logic) sees every batch as a command.
+  if (!o.runner) {
+    const inProcess = runBatchInProcess(b.tool, b.netns, b.ops, force);
+    if (inProcess) return inProcess;
   }
   const { argv, input } = batchCommand(b, force);
   return (o.runner ?? runCommand)(argv, input);

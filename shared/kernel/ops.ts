@@ -192,6 +192,9 @@ export function nftScript(o: { netns?: string; script: string; undo?: string; se
   return { tool: "nft", netns: checkNetns(o.netns), script: o.script, undo: o.undo, ...(o.setup ? { setup: o.setup } : {}) };
 }
 
+/** Where a sysctl key lives under /proc (dotted or slash form). */
+export const sysctlPath = (key: string): string => "/proc/sys/" + (key.includes("/") ? key : key.replace(/\./g, "/"));
+
 /** The prefix that makes a command run in `netns`: exactly what `apply` executes. */
 export const nsPrefix = (netns: string | undefined): string[] => (netns ? ["nsenter", `--net=${netns}`] : []);
 

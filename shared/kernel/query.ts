@@ -1,6 +1,9 @@
 import { CniError, ErrorCode } from "../cni/errors";
 import { checkIfname, checkNetns, nsPrefix } from "./ops";
 import { runCommand } from "./run";
+import { netlinkAvailable } from "../sys/syscalls";
+import { withSession } from "./netlink/session";
+import { addressesOf, linkFromMessage } from "./netlink/link-info";
 
 /** What `ip -j -d addr show` says about one link (the fields we use). */
 export interface LinkInfo {
@@ -39,8 +42,30 @@ export async function ipJson<T>(netns: string | undefined, args: string[]): Prom
   return text === "" ? [] : (JSON.parse(text) as T[]);
 }
 
+/** The link over rtnetlink, in-process: one GETLINK (two with a master) and one address dump. */
+function findLinkInProcess(netns: string | undefined, name: string): LinkInfo | undefined {
+  return withSession(netns, (s) => {
+    const m = s.link(name);
+    if (!m) return undefined;
+    const link = linkFromMessage(m, (index) => {
+      const master = s.linkByIndex(index);
+      return master ? linkFromMessage(master, () => undefined).ifname : undefined;
+    });
+    link.addr_info = addressesOf(s.addresses(), link.ifindex);
+    return link;
+  });
+}
+
 /** The link named `name`, or undefined when there is none (any other failure throws). */
 export async function findLink(netns: string | undefined, name: string): Promise<LinkInfo | undefined> {
+  checkIfname(name);
+  if (netlinkAvailable()) {
+    try {
+      return findLinkInProcess(checkNetns(netns), name);
+    } catch (e) {
+      throw new CniError(ErrorCode.KernelOperationFailed, `cannot read kernel state of ${name}${netns ? ` in ${netns}` : ""}`, (e as Error).message);
+    }
+  }
   const argv = [...nsPrefix(checkNetns(netns)), "ip", "-j", "-d", "addr", "show", "dev", checkIfname(name)];
   const r = await runCommand(argv);
   if (r.code !== 0) {

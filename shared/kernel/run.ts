@@ -6,11 +6,32 @@ export interface RunResult {
   stderr: string;
 }
 
+interface BunSpawn {
+  spawnSync(argv: string[], o: { stdin: Uint8Array; stdout: "pipe"; stderr: "pipe"; env?: Record<string, string | undefined> }): { exitCode: number | null; stdout?: Uint8Array; stderr?: Uint8Array };
+}
+
+/**
+ * Under Bun: its native spawnSync. A compiled binary pays about 5 ms to load node:child_process
+ * and about 17 ms more for its first spawn, against about 3 ms for a whole Bun.spawnSync. The
+ * commands we run are short (`ip`, `nft`, `iptables-restore`), so blocking on them costs nothing.
+ */
+function runWithBun(bun: BunSpawn, argv: string[], input: string, env?: Record<string, string | undefined>): RunResult {
+  try {
+    const r = bun.spawnSync(argv, { stdin: new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe", ...(env ? { env } : {}) });
+    const text = (b?: Uint8Array) => (b ? new TextDecoder().decode(b) : "");
+    return { code: r.exitCode ?? 128, stdout: text(r.stdout), stderr: text(r.stderr) };
+  } catch (e) {
+    return { code: 127, stdout: "", stderr: `${argv[0]}: ${(e as Error).message}` };
+  }
+}
+
 /**
  * Runs argv (no shell) with `input` on stdin and collects its output. A missing program is reported
  * as exit code 127 with the spawn error in stderr, the way a shell would.
  */
 export function runCommand(argv: string[], input = "", env?: Record<string, string | undefined>): Promise<RunResult> {
+  const bun = (globalThis as { Bun?: BunSpawn }).Bun;
+  if (bun && process.env.PATCHCORD_FFI !== "0") return Promise.resolve(runWithBun(bun, argv, input, env));
   return new Promise((resolve) => {
     const child = childProcess().spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: env as NodeJS.ProcessEnv | undefined });
     const out: Buffer[] = [];

@@ -1,0 +1,145 @@
+import { fs } from "../../lazy";
+import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest } from "./encode";
+import { closeFd, errnoText, openRouteSocket, recv, send, setns } from "../../sys/syscalls";
+import type { NlOp } from "./translate";
+import { Message, NLMSG_DONE, NLMSG_ERROR, parseError, parseMessages, RTM } from "./wire";
+
+const ENODEV = 19;
+
+/** A kernel refusal, worded as `ip` words it so callers and people recognise it. */
+export class NetlinkError extends Error {
+  constructor(
+    readonly errno: number,
+    text: string,
+  ) {
+    super(text);
+  }
+}
+
+const refusal = (errno: number, extra?: string): NetlinkError =>
+  new NetlinkError(errno, `RTNETLINK answers: ${errnoText(errno)}${extra ? ` (${extra})` : ""}`);
+
+/**
+ * One rtnetlink socket in one network namespace: requests are sent one at a time and each waits
+ * for its acknowledgement, so a failure names exactly the operation that failed.
+ */
+export class RouteSession implements EncodeContext {
+  private readonly fd: number;
+  private seq = Math.floor(Math.random() * 0x3fffffff);
+  private readonly buf = new Uint8Array(64 * 1024);
+  private readonly indexes = new Map<string, number>();
+  private readonly netnsFds = new Map<string, number>();
+
+  constructor() {
+    this.fd = openRouteSocket();
+  }
+
+  close(): void {
+    closeFd(this.fd);
+    for (const fd of this.netnsFds.values()) fs().closeSync(fd);
+    this.netnsFds.clear();
+  }
+
+  /** Sends one request and returns its replies (up to the ACK, the error or the end of a dump). */
+  private exchange(build: (seq: number) => Uint8Array, dump = false): Message[] {
+    const seq = ++this.seq;
+    send(this.fd, build(seq));
+    const replies: Message[] = [];
+    for (;;) {
+      const n = recv(this.fd, this.buf);
+      for (const m of parseMessages(this.buf.subarray(0, n))) {
+        if (m.seq !== seq) continue;
+        if (m.type === NLMSG_ERROR) {
+          const { errno, text } = parseError(m);
+          if (errno) throw refusal(errno, text);
+          return replies;
+        }
+        if (m.type === NLMSG_DONE) return replies;
+        replies.push(m);
+        if (!dump) return replies;
+      }
+    }
+  }
+
+  /** Applies one operation; throws NetlinkError on refusal. */
+  apply(op: NlOp): void {
+    this.exchange((seq) => encode(op, seq, this));
+    if (op.op === "dellink") this.indexes.delete(op.name);
+  }
+
+  /** The RTM_NEWLINK message describing `name`, or undefined when there is no such link. */
+  link(name: string): Message | undefined {
+    try {
+      return this.exchange((seq) => getLinkRequest(seq, name))[0];
+    } catch (e) {
+      if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
+      throw e;
+    }
+  }
+
+  linkByIndex(index: number): Message | undefined {
+    try {
+      return this.exchange((seq) => getLinkByIndexRequest(seq, index))[0];
+    } catch (e) {
+      if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
+      throw e;
+    }
+  }
+
+  /** Every address of the namespace (RTM_NEWADDR messages). */
+  addresses(): Message[] {
+    return this.exchange((seq) => dumpAddrRequest(seq), true).filter((m) => m.type === RTM.NEWADDR);
+  }
+
+  index(name: string): number {
+    const known = this.indexes.get(name);
+    if (known !== undefined) return known;
+    const m = this.link(name);
+    if (!m) throw new NetlinkError(ENODEV, `Cannot find device "${name}"`);
+    const index = m.body.getInt32(4, true);
+    this.indexes.set(name, index);
+    return index;
+  }
+
+  netnsFd(path: string): number {
+    let fd = this.netnsFds.get(path);
+    if (fd === undefined) {
+      fd = fs().openSync(path, "r");
+      this.netnsFds.set(path, fd);
+    }
+    return fd;
+  }
+}
+
+/**
+ * Runs `fn` with the calling thread in the network namespace at `path` (the plugin's own when
+ * undefined), then moves it back. `fn` must be synchronous: nothing else may run while the thread
+ * is in the pod's namespace.
+ */
+export function inNetns<T>(path: string | undefined, fn: () => T): T {
+  if (path === undefined) return fn();
+  const target = fs().openSync(path, "r");
+  let home: number | undefined;
+  try {
+    home = fs().openSync("/proc/thread-self/ns/net", "r");
+    setns(target);
+    try {
+      return fn();
+    } finally {
+      setns(home);
+    }
+  } finally {
+    if (home !== undefined) fs().closeSync(home);
+    fs().closeSync(target);
+  }
+}
+
+/** A session in `netns` for the duration of `fn`. */
+export function withSession<T>(netns: string | undefined, fn: (s: RouteSession) => T): T {
+  const s = inNetns(netns, () => new RouteSession());
+  try {
+    return fn(s);
+  } finally {
+    s.close();
+  }
+}
