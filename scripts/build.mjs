@@ -18,8 +18,10 @@ const mib = (f) => (statSync(f).size / 1048576).toFixed(1) + " MiB";
 
 function bunCompile(entry, out) {
   mkdirSync(dirname(out), { recursive: true });
-  // --bytecode needs CommonJS output; --minify shortens what the runtime has to load.
-  run(bun, ["build", "--compile", "--bytecode", "--minify", "--format=cjs", "--target=bun", entry, "--outfile", out], { stdio: ["ignore", "ignore", "inherit"] });
+  // --bytecode needs CommonJS output; --minify shortens what the runtime has to load. A plugin runs
+  // as root in whatever directory the runtime is in: it must not pick up a .env or bunfig.toml there.
+  const noAutoload = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
+  run(bun, ["build", "--compile", "--bytecode", "--minify", "--format=cjs", "--target=bun", ...noAutoload, entry, "--outfile", out], { stdio: ["ignore", "ignore", "inherit"] });
 }
 
 function linkPlugins(dir, binary) {

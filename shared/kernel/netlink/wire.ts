@@ -204,7 +204,7 @@ export const attrU8 = (v: DataView | undefined): number | undefined => (v && v.b
 
 /** An error message's errno (0 is an ACK) and the kernel's extended-ack text, if any. */
 export function parseError(m: Message): { errno: number; text?: string } {
-  const errno = -m.body.getInt32(0, true);
+  const errno = Math.abs(m.body.getInt32(0, true));
   if (!(m.flags & NLM_F.ACK_TLVS)) return { errno };
   // With NETLINK_CAP_ACK the original request is echoed as its header only (16 bytes).
   const tlvs = parseAttrs(m.body, 4 + 16);
