@@ -47,7 +47,8 @@ export class RouteSession implements EncodeContext {
     const replies: Message[] = [];
     for (;;) {
       const n = recv(this.fd, this.buf);
-      for (const m of parseMessages(this.buf.subarray(0, n))) {
+      // A copy: replies outlive this buffer, which the next datagram of a dump overwrites.
+      for (const m of parseMessages(this.buf.slice(0, n))) {
         if (m.seq !== seq) continue;
         if (m.type === NLMSG_ERROR) {
           const { errno, text } = parseError(m);
