@@ -89,6 +89,44 @@ describe("ipvlan modes", () => {
     expect(await ping(a, `${subnet}.3`)).toBe(false);
   });
 
+  it("linkInContainer: the master lives in the pod's namespace and the child is made there", async () => {
+    const pod = await lab.addPod(`lic${++seq}`);
+    const master = `pdm${seq}`;
+    await NetLab.sh("ip", "-n", nsOf(pod), "link", "add", master, "type", "dummy");
+    await NetLab.sh("ip", "-n", nsOf(pod), "link", "set", master, "up");
+    const c = conf("1.1.0", { master, linkInContainer: true, mode: "l2" });
+    const add = await lab.plugin(bin, env("ADD", "lic", pod), c);
+    expect([add.code, add.stderr]).toEqual([0, ""]);
+    const child = (await NetLab.sh("ip", "-n", nsOf(pod), "-d", "addr", "show", "eth0")).stdout;
+    expect(child).toMatch(`eth0@${master}`);
+    expect(child).toMatch("ipvlan  mode l2");
+    expect(child).toMatch(`inet 198.19.${150 + seq}.2/24`);
+    expect(await macOf(pod, "eth0")).toBe(await macOf(pod, master));
+    expect((await lab.plugin(bin, env("CHECK", "lic", pod), { ...c, prevResult: add.json })).code).toBe(0);
+    expect((await lab.plugin(bin, env("DEL", "lic", pod), c)).code).toBe(0);
+    expect((await NetLab.sh("ip", "-n", nsOf(pod), "link", "show", "eth0")).code).not.toBe(0);
+    expect((await NetLab.sh("ip", "-n", nsOf(pod), "link", "show", master)).code).toBe(0);
+  });
+
+  it("chained without master and IPAM: the master and the addresses come from prevResult", async () => {
+    const master = await newMaster();
+    const pod = await lab.addPod(`ch${seq}`);
+    const prevResult = { cniVersion: "1.0.0", interfaces: [{ name: master }], ips: [{ address: "198.19.149.7/24", gateway: "198.19.149.1" }] };
+    const c = { cniVersion: "1.0.0", name: `ipvch${seq}`, type: "ipvlan", prevResult };
+    const add = await lab.plugin(bin, env("ADD", "ch", pod), c);
+    expect([add.code, add.stderr]).toEqual([0, ""]);
+    expect(add.json).toMatchObject({ interfaces: [{ name: "eth0", sandbox: pod }], ips: [{ address: "198.19.149.7/24", gateway: "198.19.149.1" }] });
+    const child = (await NetLab.sh("ip", "-n", nsOf(pod), "-d", "addr", "show", "eth0")).stdout;
+    expect(child).toMatch("ipvlan  mode l2");
+    expect(child).toMatch("inet 198.19.149.7/24");
+    expect(await macOf(pod, "eth0")).toBe(await macOf(undefined, master));
+    // Two named interfaces in prevResult: which one is the master is ambiguous, so it is an error.
+    const two = await lab.plugin(bin, env("ADD", "ch2", await lab.addPod(`ch2${seq}`)), { ...c, prevResult: { ...prevResult, interfaces: [{ name: master }, { name: "other0" }] } });
+    expect(two.json).toMatchObject({ code: 7, msg: "master: not set, and prevResult does not have exactly one interface to take it from" });
+    expect((await lab.plugin(bin, env("DEL", "ch", pod), c)).code).toBe(0);
+    expect((await NetLab.sh("ip", "-n", nsOf(pod), "link", "show", "eth0")).code).not.toBe(0);
+  });
+
   it("an unsupported mode, a missing master, an MTU above the master's: code 7, nothing changed", async () => {
     const master = await newMaster();
     const pod = await lab.addPod(`bad${seq}`);

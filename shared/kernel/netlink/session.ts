@@ -1,4 +1,6 @@
 import { fs } from "../../lazy";
+import { ErrorCode } from "../../cni/errors";
+import { NEWEST_VERSION } from "../../cni/versions";
 import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest } from "./encode";
 import { closeFd, errnoText, openRouteSocket, recv, send, setns } from "../../sys/syscalls";
 import type { NlOp } from "./translate";
@@ -113,6 +115,21 @@ export class RouteSession implements EncodeContext {
 }
 
 /**
+ * Back to the plugin's own namespace. If that ever failed, every later step (and every process it
+ * starts) would act on the pod's namespace: stop at once, with the error on stdout as the spec says.
+ */
+function restoreHome(home: number): void {
+  try {
+    setns(home);
+  } catch (e) {
+    const msg = `cannot return to the plugin's network namespace: ${(e as Error).message}`;
+    console.log(JSON.stringify({ cniVersion: NEWEST_VERSION, code: ErrorCode.KernelOperationFailed, msg }, null, 4));
+    console.error(`patchcord: ${msg}`);
+    process.exit(1);
+  }
+}
+
+/**
  * Runs `fn` with the calling thread in the network namespace at `path` (the plugin's own when
  * undefined), then moves it back. `fn` must be synchronous: nothing else may run while the thread
  * is in the pod's namespace.
@@ -127,7 +144,7 @@ export function inNetns<T>(path: string | undefined, fn: () => T): T {
     try {
       return fn();
     } finally {
-      setns(home);
+      restoreHome(home);
     }
   } finally {
     if (home !== undefined) fs().closeSync(home);
