@@ -70,23 +70,23 @@ export class RouteSession implements EncodeContext {
     if (op.op === "dellink") this.indexes.delete(op.name);
   }
 
-  /** The RTM_NEWLINK message describing `name`, or undefined when there is no such link. */
-  link(name: string): Message | undefined {
+  /** The RTM_NEWLINK reply to a GETLINK, or undefined when there is no such link. */
+  private maybeLink(build: (seq: number) => Uint8Array): Message | undefined {
     try {
-      return this.exchange((seq) => getLinkRequest(seq, name))[0];
+      return this.exchange(build)[0];
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
       throw e;
     }
   }
 
+  /** The link named `name` (RTM_NEWLINK message), or undefined. */
+  link(name: string): Message | undefined {
+    return this.maybeLink((seq) => getLinkRequest(seq, name));
+  }
+
   linkByIndex(index: number): Message | undefined {
-    try {
-      return this.exchange((seq) => getLinkByIndexRequest(seq, index))[0];
-    } catch (e) {
-      if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
-      throw e;
-    }
+    return this.maybeLink((seq) => getLinkByIndexRequest(seq, index));
   }
 
   /** Every address of the namespace (RTM_NEWADDR messages). */
