@@ -19,6 +19,12 @@ const PLUGINS: Record<string, () => Runner> = {
   "veth-routed": () => require("../../plugins/veth-routed/main").runVethRouted,
 };
 
+/** Subcommands of `patchcord` beside the plugin names, loaded on first use too. */
+const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
+  lab: () => require("./lab/lab").runLab,
+  explain: () => require("./explain/explain").runExplain,
+};
+
 inProcessPlugins["host-local"] = (env, stdin) => require("../../plugins/host-local/main").runHostLocalInProcess(env, stdin);
 
 export const pluginNames = (): string[] => Object.keys(PLUGINS);
@@ -28,6 +34,9 @@ function usage(): string {
     `patchcord ${PATCHCORD_VERSION}: CNI plugins as one multi-call binary (CNI spec ${SUPPORTED_VERSIONS.join(", ")})`,
     `Link or copy it under a plugin's name and run it as a CNI plugin: ${pluginNames().join(", ")}`,
     "Or run a plugin by name: patchcord PLUGIN (with CNI_COMMAND and the config on stdin)",
+    "patchcord lab [--help]: the article's topologies wired by the plugins, checked, explained, removed",
+    "patchcord explain CONFLIST [--command ADD|DEL] [--netns PATH] [--ifname NAME] [--container-id ID]:",
+    "  what a plugin run would do to the kernel, as a shell script, without doing it",
   ].join("\n");
 }
 
@@ -35,6 +44,7 @@ export async function main(argv0: string, args: string[]): Promise<number> {
   let name = argv0.slice(argv0.lastIndexOf("/") + 1);
   if (!PLUGINS[name] && (name === "patchcord" || name.startsWith("patchcord"))) {
     const sub = args[0];
+    if (sub && SUBCOMMANDS[sub]) return SUBCOMMANDS[sub]()(args.slice(1));
     if (sub && PLUGINS[sub]) name = sub;
     else if (sub === "--version" || sub === "version") {
       console.log(`patchcord ${PATCHCORD_VERSION}`);
