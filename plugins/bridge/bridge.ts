@@ -5,7 +5,7 @@ import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
 import { applyBestEffort, applyPlan, undoOps } from "../../shared/kernel/apply";
-import { deleteLink, setSysctl } from "../../shared/kernel/ops";
+import { deleteLink } from "../../shared/kernel/ops";
 import { findLink, LinkInfo } from "../../shared/kernel/query";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { runCommand } from "../../shared/kernel/run";
@@ -13,15 +13,15 @@ import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofc
 import { gcMasquerade, masqBackend, removeMasquerade } from "../../shared/plugin/ipmasq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
-import { BridgeState, GatewayLinkState, hostVethName, planAdd, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
+import { BridgeState, GatewayLinkState, hostVethName, planAdd, planCreateBridge, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
 
 type Req = Request<BridgeConfig>;
 
 const attachment = (req: Req) => ({ network: req.network, containerId: req.containerId, ifname: req.ifname });
 
-const globalAddresses = (link: LinkInfo): string[] => (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
+export const globalAddresses = (link: LinkInfo): string[] => (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
 
-function bridgeState(link: LinkInfo, name: string): BridgeState {
+export function bridgeState(link: LinkInfo, name: string): BridgeState {
   if (link.linkinfo?.info_kind !== "bridge") {
     throw new CniError(ErrorCode.InvalidNetworkConfig, `${JSON.stringify(name)} already exists but is not a bridge (it is ${link.linkinfo?.info_kind ?? "a plain device"})`);
   }
@@ -41,12 +41,8 @@ async function ensureBridge(req: Req, lookup: Promise<LinkInfo | undefined>): Pr
   const cfg = req.config;
   const existing = await lookup;
   if (existing) return bridgeState(existing, cfg.bridge);
-  const argv = ["link", "add", "name", cfg.bridge];
-  if (cfg.mtu) argv.push("mtu", String(cfg.mtu));
-  argv.push("address", randomMac(), "type", "bridge");
-  if (cfg.vlan || cfg.trunk.length) argv.push("vlan_filtering", "1");
   try {
-    await applyPlan([{ tool: "ip", argv }, setSysctl({ key: `net/ipv6/conf/${cfg.bridge}/accept_ra`, value: 0, optional: true })], { trace: req.trace });
+    await applyPlan(planCreateBridge(cfg, randomMac()), { trace: req.trace });
   } catch (e) {
     if (!/File exists/.test((e as CniError).details ?? "")) throw e;
   }

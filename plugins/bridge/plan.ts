@@ -4,7 +4,7 @@ import { masqueradeAddOps, MasqBackend } from "../../shared/plugin/ipmasq";
 export { hostVethName, randomMac } from "../../shared/plugin/veth";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
-import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
+import { addAddress, addRoute, addVeth, bridgeVlan, checkIfname, checkMac, checkMtu, Op, Plan, setLink, setSysctl } from "../../shared/kernel/ops";
 import { attachmentTag } from "../../shared/netfilter/masquerade";
 import { spoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
@@ -29,6 +29,18 @@ export interface GatewayLinkState {
 /** Names of the VLAN gateway pair: `<bridge>.<vlan>` and its bridge-port peer. */
 export function vlanGatewayNames(bridge: string, vlan: number): { name: string; peer: string } {
   return { name: checkIfname(`${bridge}.${vlan}`, "VLAN gateway link name (bridge name + . + vlan)"), peer: "veth" + fnv1a64(`gateway/${bridge}/${vlan}`).slice(0, 11) };
+}
+
+/**
+ * Creates the bridge (the caller found it missing) with a fixed MAC, so that it does not follow its
+ * lowest port's MAC as pods come and go; router advertisements stay off it.
+ */
+export function planCreateBridge(cfg: BridgeConfig, mac: string): Plan {
+  const argv = ["link", "add", "name", checkIfname(cfg.bridge, "bridge")];
+  if (cfg.mtu) argv.push("mtu", checkMtu(cfg.mtu));
+  argv.push("address", checkMac(mac), "type", "bridge");
+  if (cfg.vlan || cfg.trunk.length) argv.push("vlan_filtering", "1");
+  return [{ tool: "ip", argv }, setSysctl({ key: `net/ipv6/conf/${cfg.bridge}/accept_ra`, value: 0, optional: true })];
 }
 
 /** Creates the VLAN gateway pair (the caller checked it is missing). */

@@ -13,10 +13,11 @@ type Req = Request<HostLocalConfig>;
 
 const storeOf = (req: Req) => new DiskStore(req.config.dataDir, req.network);
 
-async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
+/** ADD against `store` (the disk, or a read-only preview of it for `patchcord explain`). */
+export function addWith(req: Req, store: DiskStore): Omit<Result, "cniVersion"> {
   const { config } = req;
   const dns = config.resolvConf ? readResolvConf(config.resolvConf) : undefined;
-  const allocations = allocate(config.rangeSets, config.requested, storeOf(req), { id: req.containerId, ifname: req.ifname });
+  const allocations = allocate(config.rangeSets, config.requested, store, { id: req.containerId, ifname: req.ifname });
   return {
     ips: allocations.map((a) => ({
       address: formatPrefix({ ip: a.ip, bits: a.range.subnet.bits }),
@@ -25,6 +26,10 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
     routes: config.routes.length ? config.routes : undefined,
     dns,
   };
+}
+
+async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
+  return addWith(req, storeOf(req));
 }
 
 /** Releases what (container id, ifname) holds; nothing held is success (DEL may repeat). */

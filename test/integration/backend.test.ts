@@ -4,6 +4,7 @@ import { hostVethName } from "../../shared/plugin/veth";
 import { findExecutable } from "../../shared/kernel/which";
 import { BIN, execPlugin, haveBinaries, isRoot, runId, testIf } from "./helpers";
 import { NetLab } from "./netlab";
+import { linkState, routes, sysctl } from "./kernel-state";
 
 // The two ways a plan reaches the kernel: in-process rtnetlink (the compiled binary's default) and
 // `ip -batch` / `nsenter` processes (PATCHCORD_FFI=0, which is also what the Node fallback does).
@@ -33,56 +34,6 @@ const env = (command: string, netns: string, extra: Record<string, string> = {})
   CNI_PATH: BIN,
   ...extra,
 });
-
-/** Runs ip -j in `ns` and parses it. */
-async function ipJson<T>(ns: string, ...args: string[]): Promise<T[]> {
-  const r = await NetLab.sh("ip", "-n", ns, "-j", ...args);
-  return JSON.parse(r.stdout || "[]") as T[];
-}
-
-interface Addr {
-  family: string;
-  local: string;
-  prefixlen: number;
-  scope: string;
-}
-interface Link {
-  ifname: string;
-  mtu: number;
-  flags: string[];
-  master?: string;
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
-  addr_info?: Addr[];
-}
-
-/** What must be the same whichever backend made it: no MACs, indexes, link-local addresses, timers. */
-async function linkState(ns: string, name: string) {
-  const [l] = await ipJson<Link>(ns, "-d", "addr", "show", "dev", name);
-  if (!l) return undefined;
-  const slave = l.linkinfo?.info_slave_data;
-  return {
-    ifname: l.ifname,
-    mtu: l.mtu,
-    up: l.flags.includes("UP"),
-    promisc: l.flags.includes("PROMISC"),
-    master: l.master,
-    kind: l.linkinfo?.info_kind,
-    mode: l.linkinfo?.info_data?.mode,
-    port: slave ? { hairpin: slave.hairpin, isolated: slave.isolated } : undefined,
-    addresses: (l.addr_info ?? []).filter((a) => a.scope !== "link").map((a) => `${a.local}/${a.prefixlen} ${a.scope}`),
-  };
-}
-
-async function routes(ns: string, dev?: string) {
-  const sel = dev ? ["dev", dev] : [];
-  const all = [...(await ipJson<Record<string, unknown>>(ns, "-4", "route", "show", ...sel)), ...(await ipJson<Record<string, unknown>>(ns, "-6", "route", "show", ...sel))];
-  return all
-    .filter((r) => !String(r.dst).startsWith("fe80") && !String(r.dst).startsWith("ff00"))
-    .map((r) => [r.dst, r.gateway, r.dev, r.scope, r.protocol, r.metric, r.flags].join(" "))
-    .sort();
-}
-
-const sysctl = async (ns: string, key: string) => (await NetLab.sh("ip", "netns", "exec", ns, "cat", `/proc/sys/${key}`)).stdout.trim();
 
 interface Case {
   name: string;
