@@ -13,11 +13,12 @@ import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofc
 import { gcMasquerade, masqBackend, removeMasquerade } from "../../shared/plugin/ipmasq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
-import { BridgeState, GatewayLinkState, hostVethName, planAdd, planCreateBridge, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
+import { addInputFor, BridgeState, GatewayLinkState, hostVethName, planAdd, planCreateBridge, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";
 
 type Req = Request<BridgeConfig>;
 
 const attachment = (req: Req) => ({ network: req.network, containerId: req.containerId, ifname: req.ifname });
+const attachmentOf = (req: Req) => ({ ...attachment(req), netns: req.netns });
 
 export const globalAddresses = (link: LinkInfo): string[] => (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
 
@@ -98,19 +99,7 @@ async function add(req: Req): Promise<Omit<Result, "cniVersion">> {
     req.trace.write([`# IPAM ${cfg.ipamType ?? "(none)"} ADD done`]);
     const bridge = await ensureBridge(req, lookup);
     const gatewayLink = cfg.isGateway && cfg.vlan ? await ensureVlanGateway(req) : undefined;
-    const { plan, result } = planAdd({
-      cfg,
-      network: req.network,
-      containerId: req.containerId,
-      ifname: req.ifname,
-      netns: req.netns,
-      bridge,
-      hostMac: randomMac(),
-      containerMac: cfg.mac ?? randomMac(),
-      masqBackend: cfg.ipMasq ? masqBackend(cfg.ipMasqBackend) : undefined,
-      gatewayLink,
-      ipam,
-    });
+    const { plan, result } = planAdd(addInputFor(cfg, attachmentOf(req), bridge, ipam, gatewayLink));
     await applyPlan(plan, { trace: req.trace });
     if (cfg.enabledad && result.ips?.some((i) => i.address.includes(":"))) {
       try {

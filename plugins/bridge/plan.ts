@@ -1,6 +1,7 @@
 import { fnv1a64 } from "../../shared/hash";
 import { hostVethName } from "../../shared/plugin/veth";
-import { masqueradeAddOps, MasqBackend } from "../../shared/plugin/ipmasq";
+import { masqBackend, masqueradeAddOps, MasqBackend } from "../../shared/plugin/ipmasq";
+import { randomMac } from "../../shared/plugin/veth";
 export { hostVethName, randomMac } from "../../shared/plugin/veth";
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import type { Interface, IPConfig, Result, Route } from "../../shared/cni/result";
@@ -73,6 +74,21 @@ export interface AddInput {
   masqBackend?: MasqBackend;
   /** IPAM's result (empty for L2-only). */
   ipam: Pick<Result, "ips" | "routes" | "dns">;
+}
+
+/**
+ * The planner's input for one attachment at run time: fresh random MACs (the configured one for
+ * the pod if any) and the masquerade backend this node has.
+ */
+export function addInputFor(
+  cfg: BridgeConfig,
+  at: { network: string; containerId: string; ifname: string; netns: string },
+  bridge: BridgeState,
+  ipam: AddInput["ipam"],
+  gatewayLink?: GatewayLinkState,
+): AddInput {
+  const masq = cfg.ipMasq ? masqBackend(cfg.ipMasqBackend) : undefined;
+  return { cfg, ...at, bridge, hostMac: randomMac(), containerMac: cfg.mac ?? randomMac(), masqBackend: masq, gatewayLink, ipam };
 }
 
 export interface AddPlan {

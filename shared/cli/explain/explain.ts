@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Invocation } from "../../cni/env";
 import { CniError } from "../../cni/errors";
 import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../../cni/names";
+import { eachArg } from "../args";
 import { explainPlugin, PATCHCORD_PLUGINS } from "./plan-plugin";
 
 export interface ExplainOptions {
@@ -21,13 +22,7 @@ export const EXPLAIN_USAGE = [
 
 export function parseExplainArgs(args: string[]): ExplainOptions {
   const o: Partial<ExplainOptions> = { command: "ADD", netns: "/run/netns/example", ifname: "eth0", containerId: "example" };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachArg(args, (a, value) => {
     if (a === "--command") {
       const c = value().toUpperCase();
       if (c !== "ADD" && c !== "DEL") throw new Error(`--command must be ADD or DEL, got ${JSON.stringify(c)}`);
@@ -38,7 +33,7 @@ export function parseExplainArgs(args: string[]): ExplainOptions {
     else if (a.startsWith("-")) throw new Error(`unknown option ${JSON.stringify(a)}`);
     else if (o.file) throw new Error(`one CONFLIST only (got ${JSON.stringify(o.file)} and ${JSON.stringify(a)})`);
     else o.file = a;
-  }
+  });
   if (!o.file) throw new Error("CONFLIST is missing");
   const problem = absolutePathProblem(o.netns!) ?? interfaceNameProblem(o.ifname!) ?? containerIdProblem(o.containerId!);
   if (problem) throw new Error(`invalid --netns, --ifname or --container-id: ${problem}`);

@@ -9,7 +9,7 @@ import { hostVethName, randomMac } from "../../plugin/veth";
 import { unmasqueradeOps } from "../../netfilter/masquerade";
 import { bridgeState } from "../../../plugins/bridge/bridge";
 import { parseBridgeConfig } from "../../../plugins/bridge/config";
-import { planAdd as bridgePlan, planCreateBridge, planVlanGateway, vlanGatewayNames } from "../../../plugins/bridge/plan";
+import { addInputFor, planAdd as bridgePlan, planCreateBridge, planVlanGateway, vlanGatewayNames } from "../../../plugins/bridge/plan";
 import { parseHostLocalConfig } from "../../../plugins/host-local/config";
 import { addWith } from "../../../plugins/host-local/host-local";
 import { PreviewStore } from "../../../plugins/host-local/preview";
@@ -90,19 +90,7 @@ async function explainAdd(type: string, raw: Raw, inv: Invocation): Promise<Expl
       gatewayLink = { name, mac: link?.address ?? "(new)", addresses: [] as string[] };
     }
     const { ipam, lines: ipamLines } = cfg.ipamType ? ipamStep(raw, inv) : { ipam: {}, lines: [] as string[] };
-    const out = bridgePlan({
-      cfg,
-      network: String(raw.name),
-      containerId: inv.containerId,
-      ifname: inv.ifname,
-      netns: inv.netns,
-      bridge,
-      hostMac: randomMac(),
-      containerMac: cfg.mac ?? randomMac(),
-      masqBackend: cfg.ipMasq ? masqBackend(cfg.ipMasqBackend) : undefined,
-      gatewayLink,
-      ipam,
-    });
+    const out = bridgePlan(addInputFor(cfg, { network: String(raw.name), containerId: inv.containerId, ifname: inv.ifname, netns: inv.netns }, bridge, ipam, gatewayLink));
     lines.push(...ipamLines, ...render([...plan, ...out.plan]));
     if (cfg.enabledad) lines.push("# then: wait (up to 5 s) until IPv6 duplicate address detection has passed on the pod's interface");
     return { lines, result: out.result };

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { runCommand } from "../../kernel/run";
+import { eachArg } from "../args";
 import { Driver } from "./driver";
 import { colours, plain, sceneLines, Style, summaryLine } from "./render";
 import type { SceneContext, SceneReport } from "./scene";
@@ -26,20 +27,14 @@ export const LAB_USAGE = [
 
 export function parseLabArgs(args: string[], isTty: boolean, env: Record<string, string | undefined>): LabOptions {
   const o: LabOptions = { scenes: [], json: false, colour: isTty && !env.NO_COLOR, help: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachArg(args, (a, value) => {
     if (a === "--json") o.json = true;
     else if (a === "--no-color" || a === "--no-colour") o.colour = false;
     else if (a === "--help" || a === "-h") o.help = true;
     else if (a === "--scene") o.scenes.push(...value().split(","));
     else if (a === "--cnitool") o.cnitool = value();
     else throw new Error(`unknown argument ${JSON.stringify(a)}`);
-  }
+  });
   if (o.json) o.colour = false;
   for (const s of o.scenes) if (!selectScene(s)) throw new Error(`no scene ${JSON.stringify(s)} (1-${SCENES.length} or ${SCENES.map((x) => x.id).join(", ")})`);
   return o;

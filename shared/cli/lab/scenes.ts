@@ -17,6 +17,15 @@ export interface SceneDef {
 const VERSION = "1.1.0";
 const ipam = (ctx: SceneContext, subnet: string) => ({ type: "host-local", dataDir: join(ctx.world.dir, "ipam"), ranges: [[{ subnet }]] });
 
+/** Stand-ins for real NICs: one end of a veth pair each, up with its peer (for carrier). */
+async function parentNics(ctx: SceneContext, node: string, names: string[]): Promise<void> {
+  for (const m of names) {
+    await ctx.world.sh(["ip", "-n", node, "link", "add", m, "type", "veth", "peer", "name", `${m}p`]);
+    await ctx.world.sh(["ip", "-n", node, "link", "set", m, "up"]);
+    await ctx.world.sh(["ip", "-n", node, "link", "set", `${m}p`, "up"]);
+  }
+}
+
 const switchScene: SceneDef = {
   id: "bridge",
   title: "The switch: two pods on one Linux bridge",
@@ -109,11 +118,7 @@ const macvlanScene: SceneDef = {
   async run(ctx) {
     const { world, driver } = ctx;
     const node = await world.addNetns("macvlan");
-    for (const m of ["mst0", "mst1"]) {
-      await world.sh(["ip", "-n", node, "link", "add", m, "type", "veth", "peer", "name", `${m}p`]);
-      await world.sh(["ip", "-n", node, "link", "set", m, "up"]);
-      await world.sh(["ip", "-n", node, "link", "set", `${m}p`, "up"]);
-    }
+    await parentNics(ctx, node, ["mst0", "mst1"]);
     const pods = [await world.addNetns("mv-a"), await world.addNetns("mv-b"), await world.addNetns("mv-c"), await world.addNetns("mv-d")];
     driver.install(node, { cniVersion: VERSION, name: "lab-mv-bridge", plugins: [{ type: "macvlan", master: "mst0", mode: "bridge", ipam: ipam(ctx, "10.10.3.0/24") }] });
     driver.install(node, { cniVersion: VERSION, name: "lab-mv-private", plugins: [{ type: "macvlan", master: "mst1", mode: "private", ipam: ipam(ctx, "10.10.4.0/24") }] });
@@ -139,11 +144,7 @@ const ipvlanScene: SceneDef = {
   async run(ctx) {
     const { world, driver } = ctx;
     const node = await world.addNetns("ipvlan");
-    for (const m of ["ivm0", "ivm1"]) {
-      await world.sh(["ip", "-n", node, "link", "add", m, "type", "veth", "peer", "name", `${m}p`]);
-      await world.sh(["ip", "-n", node, "link", "set", m, "up"]);
-      await world.sh(["ip", "-n", node, "link", "set", `${m}p`, "up"]);
-    }
+    await parentNics(ctx, node, ["ivm0", "ivm1"]);
     const pods = [await world.addNetns("iv-a"), await world.addNetns("iv-b"), await world.addNetns("iv-c"), await world.addNetns("iv-d")];
     driver.install(node, { cniVersion: VERSION, name: "lab-iv-l2", plugins: [{ type: "ipvlan", master: "ivm0", mode: "l2", ipam: ipam(ctx, "10.10.6.0/24") }] });
     driver.install(node, { cniVersion: VERSION, name: "lab-iv-l3", plugins: [{ type: "ipvlan", master: "ivm1", mode: "l3", ipam: ipam(ctx, "10.10.7.0/24") }] });
