@@ -35,6 +35,12 @@ export class DiskStore {
 
   ensureDir(): void {
     try {
+      // Almost always there already: one stat instead of a mkdir per path component.
+      if (fs().statSync(this.dir).isDirectory()) return;
+    } catch {
+      // missing: made below
+    }
+    try {
       fs().mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw new CniError(ErrorCode.IoFailure, `cannot create the IPAM store ${this.dir}`, (e as Error).message);
