@@ -1,4 +1,5 @@
 import { CniError, ErrorCode } from "../../shared/cni/errors";
+import { configuredMtu } from "../../shared/plugin/mtu";
 import type { Invocation } from "../../shared/cni/env";
 import type { DNS } from "../../shared/cni/result";
 import { bridge as validateBridge } from "../../shared/schema/generated/validators";
@@ -104,7 +105,7 @@ export function parseBridgeConfig(rawConfig: Record<string, unknown>, inv: Invoc
     forceAddress: raw.forceAddress ?? false,
     ipMasq: raw.ipMasq ?? false,
     ipMasqBackend: raw.ipMasqBackend,
-    mtu: raw.mtu ?? 0,
+    mtu: configuredMtu(raw.mtu),
     hairpinMode: raw.hairpinMode ?? false,
     promiscMode: raw.promiscMode ?? false,
     vlan: raw.vlan ?? 0,

@@ -1,4 +1,5 @@
 import type { Invocation } from "../../shared/cni/env";
+import { configuredMtu } from "../../shared/plugin/mtu";
 import type { DNS } from "../../shared/cni/result";
 import { ipvlan as validateIpvlan } from "../../shared/schema/generated/validators";
 import { validateConfig } from "../../shared/schema/validate";
@@ -25,7 +26,7 @@ export function parseIpvlanConfig(raw: Record<string, unknown>, _inv: Invocation
     master: r.master,
     mode: r.mode ?? "l2",
     flag: r.flag ?? "bridge",
-    mtu: r.mtu ?? 0,
+    mtu: configuredMtu(r.mtu),
     linkInContainer: r.linkInContainer ?? false,
     ipamType: r.ipam?.type || undefined,
     dns: r.dns,

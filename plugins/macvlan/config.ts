@@ -1,4 +1,5 @@
 import { CniError, ErrorCode } from "../../shared/cni/errors";
+import { configuredMtu } from "../../shared/plugin/mtu";
 import type { Invocation } from "../../shared/cni/env";
 import type { DNS } from "../../shared/cni/result";
 import { mac as isMac } from "../../shared/schema/formats";
@@ -46,7 +47,7 @@ export function parseMacvlanConfig(raw: Record<string, unknown>, inv: Invocation
   return {
     master: r.master,
     mode: r.mode ?? "bridge",
-    mtu: r.mtu ?? 0,
+    mtu: configuredMtu(r.mtu),
     bcqueuelen: r.bcqueuelen,
     linkInContainer: r.linkInContainer ?? false,
     ipamType: r.ipam?.type || undefined,

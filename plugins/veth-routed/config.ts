@@ -1,4 +1,5 @@
 import type { Invocation } from "../../shared/cni/env";
+import { configuredMtu } from "../../shared/plugin/mtu";
 import type { DNS } from "../../shared/cni/result";
 import type { MasqBackend } from "../../shared/plugin/ipmasq";
 import { vethRouted as validateVethRouted } from "../../shared/schema/generated/validators";
@@ -18,5 +19,5 @@ export interface VethRoutedConfig {
 export function parseVethRoutedConfig(raw: Record<string, unknown>, _inv: Invocation): VethRoutedConfig {
   validateConfig(validateVethRouted, raw);
   const r = raw as { ipam: { type: string }; ipMasq?: boolean; ipMasqBackend?: MasqBackend; mtu?: number; dns?: DNS };
-  return { ipamType: r.ipam.type, ipMasq: r.ipMasq ?? false, ipMasqBackend: r.ipMasqBackend, mtu: r.mtu ?? 0, dns: r.dns };
+  return { ipamType: r.ipam.type, ipMasq: r.ipMasq ?? false, ipMasqBackend: r.ipMasqBackend, mtu: configuredMtu(r.mtu), dns: r.dns };
 }

@@ -75,5 +75,5 @@ test("explain() DEL: plugins in reverse order, the addresses host-local would re
 test("explain() says where and why a plugin would fail, and stops there", async () => {
   const list = { cniVersion: "1.1.0", name: "bad", plugins: [{ type: "veth-routed", mtu: 20, ipam: { type: "host-local", ranges: [[{ subnet: "10.32.0.0/24" }]] } }] };
   const lines = await explain({ file: "x", command: "ADD", netns: "/run/netns/p", ifname: "eth0", containerId: "c" }, list);
-  expect(lines.slice(-2)).toEqual([expect.stringMatching(/^# veth-routed would fail here: error 7: MTU 20 /), "exit 1"]);
+  expect(lines.slice(-2)).toEqual(["# veth-routed would fail here: error 7: mtu: 20 is below 68, the smallest MTU a link can have (0 keeps the default)", "exit 1"]);
 });
