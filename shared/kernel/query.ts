@@ -3,7 +3,7 @@ import { checkIfname, checkNetns, nsPrefix } from "./ops";
 import { runCommand } from "./run";
 import { netlinkAvailable } from "../sys/syscalls";
 import { withSession } from "./netlink/session";
-import { addressesOf, linkFromMessage } from "./netlink/link-info";
+import { addressesOf, linkFromMessage, mainRoutes } from "./netlink/link-info";
 
 /** What `ip -j -d addr show` says about one link (the fields we use). */
 export interface LinkInfo {
@@ -76,8 +76,31 @@ export async function findLink(netns: string | undefined, name: string): Promise
   return link;
 }
 
+/** The main table over rtnetlink, in-process: one dump, plus a lookup per interface index. */
+function listRoutesInProcess(netns: string | undefined, dev?: string): RouteInfo[] {
+  return withSession(netns, (s) => {
+    const names = new Map<number, string | undefined>();
+    const devName = (index: number) => {
+      if (!names.has(index)) {
+        const m = s.linkByIndex(index);
+        names.set(index, m ? linkFromMessage(m, () => undefined).ifname : undefined);
+      }
+      return names.get(index);
+    };
+    return mainRoutes(s.routes(), devName).filter((r) => !dev || r.dev === dev);
+  });
+}
+
 /** Every route of both families in the main table of `netns`. */
 export async function listRoutes(netns: string | undefined, dev?: string): Promise<RouteInfo[]> {
+  if (dev !== undefined) checkIfname(dev);
+  if (netlinkAvailable()) {
+    try {
+      return listRoutesInProcess(checkNetns(netns), dev);
+    } catch (e) {
+      throw new CniError(ErrorCode.KernelOperationFailed, `cannot read the routes${netns ? ` of ${netns}` : ""}`, (e as Error).message);
+    }
+  }
   const devArgs = dev ? ["dev", checkIfname(dev)] : [];
   const [v4, v6] = await Promise.all([ipJson<RouteInfo>(netns, ["-4", "route", "show", ...devArgs]), ipJson<RouteInfo>(netns, ["-6", "route", "show", ...devArgs])]);
   // Filtered by device, `ip -j` leaves `dev` out of each route.

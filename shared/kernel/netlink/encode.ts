@@ -150,3 +150,7 @@ export const getLinkByIndexRequest = (seq: number, index: number): Uint8Array =>
 /** RTM_GETADDR dump of both families. */
 export const dumpAddrRequest = (seq: number): Uint8Array =>
   new MessageWriter(RTM.GETADDR, NLM_F.REQUEST | NLM_F.DUMP, seq).bytes(ifaddrmsg({ family: AF.UNSPEC, prefixlen: 0, index: 0 })).finish();
+
+/** RTM_GETROUTE dump of both families (every table; the caller keeps main). */
+export const dumpRouteRequest = (seq: number): Uint8Array =>
+  new MessageWriter(RTM.GETROUTE, NLM_F.REQUEST | NLM_F.DUMP, seq).bytes(rtmsg({ family: AF.UNSPEC, dstLen: 0, table: 0, protocol: 0, scope: 0, type: 0 })).finish();

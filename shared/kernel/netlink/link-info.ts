@@ -1,5 +1,5 @@
 import { formatIP } from "../../net/ip";
-import type { LinkInfo } from "../query";
+import type { LinkInfo, RouteInfo } from "../query";
 import { IPVLAN_FLAGS, IPVLAN_MODES, MACVLAN_MODES } from "./translate";
 import { AF, attrString, attrU16, attrU32, attrU8, Message, parseAttrs } from "./wire";
 
@@ -97,6 +97,41 @@ export function addressesOf(messages: Message[], index: number): NonNullable<Lin
       ...(flags & IFA_F.TENTATIVE ? { tentative: true } : {}),
       ...(flags & IFA_F.DADFAILED ? { dadfailed: true } : {}),
     });
+  }
+  return out;
+}
+
+const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
+const RT_TABLE_MAIN = 254;
+const RTM_F_CLONED = 0x200;
+const RTNH_F = { ONLINK: 4, LINKDOWN: 16 } as const;
+
+/** The main table's routes as `ip -j route show` gives them (the fields we use); `devName` names OIFs. */
+export function mainRoutes(messages: Message[], devName: (index: number) => string | undefined): RouteInfo[] {
+  const out: RouteInfo[] = [];
+  for (const m of messages) {
+    const b = m.body;
+    const familyCode = b.getUint8(0);
+    if (familyCode !== AF.INET && familyCode !== AF.INET6) continue;
+    const family = familyCode === AF.INET ? 4 : 6;
+    const flags = b.getUint32(8, true);
+    const a = parseAttrs(b, 12);
+    const table = attrU32(a.get(RTA.TABLE)) ?? b.getUint8(4);
+    if (table !== RT_TABLE_MAIN || flags & RTM_F_CLONED) continue;
+    const bits = b.getUint8(1);
+    const route: RouteInfo = { dst: bits === 0 ? "default" : `${ipFrom(a.get(RTA.DST), family)}/${bits}` };
+    const gateway = ipFrom(a.get(RTA.GATEWAY), family);
+    if (gateway) route.gateway = gateway;
+    const oif = attrU32(a.get(RTA.OIF));
+    if (oif !== undefined) route.dev = devName(oif);
+    const scope = SCOPE_NAMES[b.getUint8(6)];
+    if (scope && scope !== "global") route.scope = scope;
+    const prefsrc = ipFrom(a.get(RTA.PREFSRC), family);
+    if (prefsrc) route.prefsrc = prefsrc;
+    const metric = attrU32(a.get(RTA.PRIORITY));
+    if (metric !== undefined) route.metric = metric;
+    route.flags = [...(flags & RTNH_F.ONLINK ? ["onlink"] : []), ...(flags & RTNH_F.LINKDOWN ? ["linkdown"] : [])];
+    out.push(route);
   }
   return out;
 }

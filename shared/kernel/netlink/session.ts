@@ -1,7 +1,7 @@
 import { fs } from "../../lazy";
 import { ErrorCode } from "../../cni/errors";
 import { NEWEST_VERSION } from "../../cni/versions";
-import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest } from "./encode";
+import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest, dumpRouteRequest } from "./encode";
 import { closeFd, errnoText, openRouteSocket, recv, send, setns } from "../../sys/syscalls";
 import type { NlOp } from "./translate";
 import { Message, NLMSG_DONE, NLMSG_ERROR, parseError, parseMessages, RTM } from "./wire";
@@ -92,6 +92,11 @@ export class RouteSession implements EncodeContext {
   /** Every address of the namespace (RTM_NEWADDR messages). */
   addresses(): Message[] {
     return this.exchange((seq) => dumpAddrRequest(seq), true).filter((m) => m.type === RTM.NEWADDR);
+  }
+
+  /** Every route of the namespace, all tables (RTM_NEWROUTE messages). */
+  routes(): Message[] {
+    return this.exchange((seq) => dumpRouteRequest(seq), true).filter((m) => m.type === RTM.NEWROUTE);
   }
 
   index(name: string): number {
