@@ -1,5 +1,5 @@
 import { CniError, ErrorCode } from "../cni/errors";
-import { findLink, ipJson, LinkInfo } from "../kernel/query";
+import { findLink, LinkInfo, listRoutes } from "../kernel/query";
 
 const invalid = (msg: string): never => {
   throw new CniError(ErrorCode.InvalidNetworkConfig, msg);
@@ -15,8 +15,9 @@ export async function resolveMaster(o: { master?: string; mtu?: number; inNetns?
   const scope = where ? " in the pod's namespace" : "";
   let name = o.master;
   if (!name) {
-    name = (await ipJson<{ dev?: string }>(where, ["route", "show", "default"])).find((r) => r.dev)?.dev;
-    name ??= (await ipJson<{ dev?: string }>(where, ["-6", "route", "show", "default"])).find((r) => r.dev)?.dev;
+    const defaults = (await listRoutes(where)).filter((r) => r.dst === "default" && r.dev);
+    // IPv4's routes come first in the listing: its default route wins, as in the reference.
+    name = defaults[0]?.dev;
     if (!name) invalid(`master: not set, and there is no default route${scope} to take it from`);
   }
   const link = await findLink(where, name!);

@@ -59,7 +59,8 @@ test("sceneLines() and summaryLine(): headline, lesson, steps, verdict", () => {
     "  => NOT as expected",
     "",
   ]);
-  expect(summaryLine([r, { ...r, status: "passed" }, { ...r, status: "skipped" }], plain)).toBe("lab: 1 scenes as expected, 1 not, 1 skipped");
+  expect(summaryLine([r, { ...r, status: "passed" }, { ...r, status: "skipped" }], plain)).toBe("lab: 1 scene as expected, 1 not, 1 skipped");
+  expect(summaryLine([{ ...r, status: "passed" }, { ...r, status: "passed" }], plain)).toBe("lab: 2 scenes as expected, 0 not, 0 skipped");
 });
 
 test("parseLabArgs(): scenes by number or name, --json turns colour off, unknown input is refused", () => {

@@ -67,6 +67,7 @@ export function sceneLines(r: SceneReport, st: Style): string[] {
 
 export function summaryLine(reports: SceneReport[], st: Style): string {
   const n = (s: SceneReport["status"]) => reports.filter((r) => r.status === s).length;
-  const text = `lab: ${n("passed")} scenes as expected, ${n("failed")} not, ${n("skipped")} skipped`;
+  const scenes = (k: number) => `${k} scene${k === 1 ? "" : "s"}`;
+  const text = `lab: ${scenes(n("passed"))} as expected, ${n("failed")} not, ${n("skipped")} skipped`;
   return n("failed") ? st.bad(text) : st.good(text);
 }
