@@ -4,9 +4,9 @@ import { netlinkAvailable } from "./sys/syscalls";
 
 /**
  * Built-ins loaded on first use. A compiled Bun binary pays about 4 ms to initialise node:fs and
- * about 1 ms for child_process (Bun 1.3 here), so modules call these instead of importing them at
- * the top; and where Bun's FFI is available the file functions are plain system calls
- * (shared/sys/fs.ts) and node:fs is never loaded. Under Node (jest) they are node:fs itself.
+ * about 5 ms for child_process (Bun 1.3 here, each alone), so modules call these instead of
+ * importing them at the top; and where Bun's FFI is available the file functions are plain system
+ * calls (shared/sys/fs.ts) and node:fs is never loaded. Under Node (jest) they are node:fs itself.
  */
 let fsModule: MiniFs | undefined;
 let childProcessModule: typeof ChildProcess | undefined;

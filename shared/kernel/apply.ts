@@ -1,9 +1,9 @@
 import { CniError, ErrorCode } from "../cni/errors";
 import { Op, Plan, nsPrefix, renderShell, sysctlPath } from "./ops";
 import { runBatchInProcess } from "./netlink/backend";
+import { StepsResult, writeSysctls } from "./steps";
 import { runCommand, RunResult } from "./run";
 import { Tracer } from "./trace";
-import { fs } from "../lazy";
 
 /** Runs one command with `input` on stdin; injectable so planning logic can be tested without root. */
 export type Runner = (argv: string[], input: string) => Promise<RunResult>;
@@ -34,10 +34,6 @@ export function groupIntoBatches(plan: Plan): Batch[] {
 }
 
 export { sysctlPath };
-
-function hostSysctl(key: string, value: string): void {
-  fs().writeFileSync(sysctlPath(key), value);
-}
 
 function batchCommand(b: Batch, force: boolean): { argv: string[]; input: string } {
   const pre = nsPrefix(b.netns);
@@ -79,7 +75,7 @@ function appliedBeforeFailure(b: Batch, result: BatchResult): number {
 }
 
 /** A batch's outcome; `failedAt` names the failing operation when no `Command failed -:N` does. */
-type BatchResult = RunResult & { failedAt?: number };
+type BatchResult = StepsResult;
 
 async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<BatchResult> {
   const nft = b.tool === "nft" ? b.ops[0] : undefined;
@@ -91,18 +87,7 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<Batch
     o.trace?.write(["# (the nft table was missing: the transaction above ran again with its declarations)"]);
     return run(argv, nft.setup + nft.script);
   }
-  if (b.tool === "sysctl" && !b.netns) {
-    for (const [i, op] of b.ops.entries()) {
-      if (op.tool !== "sysctl") continue;
-      try {
-        (o.writeSysctl ?? hostSysctl)(op.key, op.value);
-      } catch (e) {
-        // An optional sysctl may not exist (e.g. IPv6 disabled on the host).
-        if (!op.optional) return { code: 1, stdout: "", stderr: `sysctl ${op.key}: ${(e as Error).message}`, failedAt: i };
-      }
-    }
-    return { code: 0, stdout: "", stderr: "" };
-  }
+  if (b.tool === "sysctl" && !b.netns) return writeSysctls(b.ops as Extract<Op, { tool: "sysctl" }>[], force, o.writeSysctl);
   // In a compiled binary, ip operations and a pod's sysctls go over rtnetlink: no process at all.
   // An injected runner (tests of the planning logic) sees every batch as a command.
   if (!o.runner) {

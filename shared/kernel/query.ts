@@ -47,10 +47,7 @@ function findLinkInProcess(netns: string | undefined, name: string): LinkInfo | 
   return withSession(netns, (s) => {
     const m = s.link(name);
     if (!m) return undefined;
-    const link = linkFromMessage(m, (index) => {
-      const master = s.linkByIndex(index);
-      return master ? linkFromMessage(master, () => undefined).ifname : undefined;
-    });
+    const link = linkFromMessage(m, (index) => s.nameOf(index));
     link.addr_info = addressesOf(s.addresses(), link.ifindex);
     return link;
   });
@@ -59,14 +56,15 @@ function findLinkInProcess(netns: string | undefined, name: string): LinkInfo | 
 /** The link named `name`, or undefined when there is none (any other failure throws). */
 export async function findLink(netns: string | undefined, name: string): Promise<LinkInfo | undefined> {
   checkIfname(name);
+  checkNetns(netns);
   if (netlinkAvailable()) {
     try {
-      return findLinkInProcess(checkNetns(netns), name);
+      return findLinkInProcess(netns, name);
     } catch (e) {
       throw new CniError(ErrorCode.KernelOperationFailed, `cannot read kernel state of ${name}${netns ? ` in ${netns}` : ""}`, (e as Error).message);
     }
   }
-  const argv = [...nsPrefix(checkNetns(netns)), "ip", "-j", "-d", "addr", "show", "dev", checkIfname(name)];
+  const argv = [...nsPrefix(netns), "ip", "-j", "-d", "addr", "show", "dev", name];
   const r = await runCommand(argv);
   if (r.code !== 0) {
     if (/does not exist|Cannot find device/.test(r.stderr)) return undefined;
@@ -76,32 +74,23 @@ export async function findLink(netns: string | undefined, name: string): Promise
   return link;
 }
 
-/** The main table over rtnetlink, in-process: one dump, plus a lookup per interface index. */
+/** The main table over rtnetlink, in-process: one dump, plus one lookup per interface index. */
 function listRoutesInProcess(netns: string | undefined, dev?: string): RouteInfo[] {
-  return withSession(netns, (s) => {
-    const names = new Map<number, string | undefined>();
-    const devName = (index: number) => {
-      if (!names.has(index)) {
-        const m = s.linkByIndex(index);
-        names.set(index, m ? linkFromMessage(m, () => undefined).ifname : undefined);
-      }
-      return names.get(index);
-    };
-    return mainRoutes(s.routes(), devName).filter((r) => !dev || r.dev === dev);
-  });
+  return withSession(netns, (s) => mainRoutes(s.routes(), (index) => s.nameOf(index)).filter((r) => !dev || r.dev === dev));
 }
 
 /** Every route of both families in the main table of `netns`. */
 export async function listRoutes(netns: string | undefined, dev?: string): Promise<RouteInfo[]> {
   if (dev !== undefined) checkIfname(dev);
+  checkNetns(netns);
   if (netlinkAvailable()) {
     try {
-      return listRoutesInProcess(checkNetns(netns), dev);
+      return listRoutesInProcess(netns, dev);
     } catch (e) {
       throw new CniError(ErrorCode.KernelOperationFailed, `cannot read the routes${netns ? ` of ${netns}` : ""}`, (e as Error).message);
     }
   }
-  const devArgs = dev ? ["dev", checkIfname(dev)] : [];
+  const devArgs = dev ? ["dev", dev] : [];
   const [v4, v6] = await Promise.all([ipJson<RouteInfo>(netns, ["-4", "route", "show", ...devArgs]), ipJson<RouteInfo>(netns, ["-6", "route", "show", ...devArgs])]);
   // Filtered by device, `ip -j` leaves `dev` out of each route.
   return [...v4, ...v6].map((r) => (dev && !r.dev ? { ...r, dev } : r));

@@ -1,4 +1,5 @@
 import { childProcess } from "../lazy";
+import { bunFacilities } from "../sys/syscalls";
 
 export interface RunResult {
   code: number;
@@ -30,8 +31,8 @@ function runWithBun(bun: BunSpawn, argv: string[], input: string, env?: Record<s
  * as exit code 127 with the spawn error in stderr, the way a shell would.
  */
 export function runCommand(argv: string[], input = "", env?: Record<string, string | undefined>): Promise<RunResult> {
-  const bun = (globalThis as { Bun?: BunSpawn }).Bun;
-  if (bun && process.env.PATCHCORD_FFI !== "0") return Promise.resolve(runWithBun(bun, argv, input, env));
+  const bun = bunFacilities<BunSpawn>();
+  if (bun) return Promise.resolve(runWithBun(bun, argv, input, env));
   return new Promise((resolve) => {
     const child = childProcess().spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: env as NodeJS.ProcessEnv | undefined });
     const out: Buffer[] = [];

@@ -1,4 +1,4 @@
-import { check, errnoCode, errnoText, keepAlive, SYS, sys, SyscallError } from "./syscalls";
+import { errnoCode, errnoText, SYS, syscall as sc, SyscallError } from "./syscalls";
 
 /**
  * The file functions the plugins use, with node:fs's names, arguments and errors (`error.code`
@@ -60,16 +60,6 @@ function call<T>(name: string, path: string, fn: () => T, dest?: string): T {
   }
 }
 
-/** A system call whose buffer arguments stay referenced until it has returned. */
-function sc(name: string, nr: number, ...args: (number | Uint8Array)[]): number {
-  const s = sys();
-  const raw = args.map((a) => (typeof a === "number" ? a : s.ptr(a)));
-  while (raw.length < 6) raw.push(0);
-  const r = s.syscall(nr, ...raw);
-  keepAlive(args);
-  return check(name, r);
-}
-
 const open = (path: string, flags: number, mode = 0o666): number =>
   call("open", path, () => sc("open", SYS.openat, AT_FDCWD, cString(path), flags | O.CLOEXEC, mode));
 
@@ -77,6 +67,16 @@ function writeAll(fd: number, bytes: Uint8Array): number {
   let done = 0;
   while (done < bytes.length) done += sc("write", SYS.write, fd, bytes.subarray(done), bytes.length - done);
   return done;
+}
+
+/** Opens `path` for writing (created if missing; `how` is O_TRUNC or O_APPEND), writes `data`, closes. */
+function writeFile(path: string, how: number, mode: number, data: string): void {
+  const fd = open(path, O.WRONLY | O.CREAT | how, mode);
+  try {
+    call("write", path, () => writeAll(fd, new TextEncoder().encode(data)));
+  } finally {
+    sc("close", SYS.close, fd);
+  }
 }
 
 function readAll(fd: number): Buffer {
@@ -155,22 +155,8 @@ export const syscallFs: MiniFs = {
       if (typeof path !== "number") sc("close", SYS.close, fd);
     }
   }) as MiniFs["readFileSync"],
-  writeFileSync(path, data) {
-    const fd = open(path, O.WRONLY | O.CREAT | O.TRUNC);
-    try {
-      call("write", path, () => writeAll(fd, new TextEncoder().encode(data)));
-    } finally {
-      sc("close", SYS.close, fd);
-    }
-  },
-  appendFileSync(path, data, options) {
-    const fd = open(path, O.WRONLY | O.CREAT | O.APPEND, options?.mode ?? 0o666);
-    try {
-      call("write", path, () => writeAll(fd, new TextEncoder().encode(data)));
-    } finally {
-      sc("close", SYS.close, fd);
-    }
-  },
+  writeFileSync: (path, data) => writeFile(path, O.TRUNC, 0o666, data),
+  appendFileSync: (path, data, options) => writeFile(path, O.APPEND, options?.mode ?? 0o666, data),
   openSync: (path, flags, mode = 0o666) => open(path, flags === "r" ? O.RDONLY : O.WRONLY | O.CREAT | O.EXCL, mode),
   writeSync: (fd, data) => writeAll(fd, new TextEncoder().encode(data)),
   closeSync(fd) {

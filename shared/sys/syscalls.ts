@@ -32,11 +32,11 @@ const NETLINK_ROUTE = 0;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
-export const CLONE_NEWNET = 0x40000000;
+const CLONE_NEWNET = 0x40000000;
 
 type Syscall = (...args: (number | bigint)[]) => bigint | number;
 
-export interface Ffi {
+interface Ffi {
   syscall: Syscall;
   ptr: (view: ArrayBufferView) => number;
   errno: () => number;
@@ -44,9 +44,17 @@ export interface Ffi {
 
 let ffi: Ffi | null | undefined;
 
+/**
+ * Bun's global object when patchcord may use what Bun offers beyond node: modules (the FFI, its
+ * spawnSync); undefined under Node, or when PATCHCORD_FFI=0 asks for plain processes everywhere.
+ */
+export function bunFacilities<T = unknown>(): T | undefined {
+  if (process.env.PATCHCORD_FFI === "0") return undefined;
+  return (globalThis as { Bun?: T }).Bun;
+}
+
 function load(): Ffi | null {
-  const bun = (globalThis as { Bun?: unknown }).Bun;
-  if (!bun || process.arch !== "x64" || process.env.PATCHCORD_FFI === "0") return null;
+  if (!bunFacilities() || process.arch !== "x64") return null;
   try {
     // A computed name keeps bundlers for Node from trying to resolve Bun's built-in module.
     const mod = require(["bun", "ffi"].join(":")) as {
@@ -68,7 +76,7 @@ function load(): Ffi | null {
 }
 
 /** The FFI, or null when this runtime has none. */
-export function ffiOrNull(): Ffi | null {
+function ffiOrNull(): Ffi | null {
   if (ffi === undefined) ffi = load();
   return ffi;
 }
@@ -76,7 +84,7 @@ export function ffiOrNull(): Ffi | null {
 /** Whether in-process system calls (netlink, file functions) are available in this runtime. */
 export const netlinkAvailable = (): boolean => ffiOrNull() !== null;
 
-export function sys(): Ffi {
+function sys(): Ffi {
   const f = ffiOrNull();
   if (!f) throw new Error("FFI is not available in this runtime");
   return f;
@@ -93,91 +101,77 @@ export class SyscallError extends Error {
 }
 
 let sink: unknown;
-/** Keeps buffers whose addresses went to a system call reachable until it has returned. */
-export function keepAlive(x: unknown): void {
-  sink = x;
-}
 
-/** A syscall's result, or a SyscallError carrying errno. */
-export function check(call: string, r: bigint | number): number {
-  const n = Number(r);
-  if (n < 0) throw new SyscallError(call, sys().errno());
-  return n;
+/**
+ * One system call: buffers go as their addresses and stay referenced until it has returned (so the
+ * collector cannot move or free them meanwhile); a failure throws a SyscallError naming `name`.
+ */
+export function syscall(name: string, nr: number, ...args: (number | ArrayBufferView)[]): number {
+  const s = sys();
+  const raw = args.map((a) => (typeof a === "number" ? a : s.ptr(a)));
+  while (raw.length < 6) raw.push(0);
+  const r = Number(s.syscall(nr, ...raw));
+  sink = args;
+  if (r < 0) throw new SyscallError(name, s.errno());
+  return r;
 }
 
 /** A NETLINK_ROUTE socket in the calling thread's current network namespace. */
 export function openRouteSocket(): number {
-  const s = sys();
-  const fd = check("socket", s.syscall(SYS.socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, 0, 0, 0, 0));
+  const fd = syscall("socket", SYS.socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   const one = new Int32Array([1]);
-  // Errors echo only the request's header, followed by the kernel's text for the failure.
-  s.syscall(SYS.setsockopt, fd, SOL_NETLINK, NETLINK_CAP_ACK, s.ptr(one), 4, 0, 0);
-  s.syscall(SYS.setsockopt, fd, SOL_NETLINK, NETLINK_EXT_ACK, s.ptr(one), 4, 0, 0);
-  keepAlive(one);
+  // Errors echo only the request's header, followed by the kernel's text for the failure. Both are
+  // refinements: a kernel without them still answers, with plainer errors.
+  for (const option of [NETLINK_CAP_ACK, NETLINK_EXT_ACK]) {
+    try {
+      syscall("setsockopt", SYS.setsockopt, fd, SOL_NETLINK, option, one, 4);
+    } catch {
+      // older kernel
+    }
+  }
   return fd;
 }
 
-export function closeFd(fd: number): void {
-  sys().syscall(SYS.close, fd, 0, 0, 0, 0, 0, 0);
-}
+export const closeFd = (fd: number): void => void syscall("close", SYS.close, fd);
 
-export function send(fd: number, data: Uint8Array): void {
-  const s = sys();
-  const r = s.syscall(SYS.sendto, fd, s.ptr(data), data.byteLength, 0, 0, 0, 0);
-  keepAlive(data);
-  check("sendto", r);
-}
+export const send = (fd: number, data: Uint8Array): void => void syscall("sendto", SYS.sendto, fd, data, data.byteLength, 0, 0, 0);
 
 /** One datagram (blocking). */
-export function recv(fd: number, buf: Uint8Array): number {
-  const s = sys();
-  const r = s.syscall(SYS.recvfrom, fd, s.ptr(buf), buf.byteLength, 0, 0, 0, 0);
-  keepAlive(buf);
-  return check("recvfrom", r);
-}
+export const recv = (fd: number, buf: Uint8Array): number => syscall("recvfrom", SYS.recvfrom, fd, buf, buf.byteLength, 0, 0, 0);
 
 /** Moves the calling thread into the network namespace open at `fd`. */
-export function setns(fd: number): void {
-  const s = sys();
-  check("setns", s.syscall(SYS.setns, fd, CLONE_NEWNET, 0, 0, 0, 0, 0));
-}
+export const setns = (fd: number): void => void syscall("setns", SYS.setns, fd, CLONE_NEWNET);
 
-const ERRNO_TEXT: Record<number, string> = {
-  1: "Operation not permitted",
-  2: "No such file or directory",
-  3: "No such process",
-  4: "Interrupted system call",
-  9: "Bad file descriptor",
-  11: "Resource temporarily unavailable",
-  12: "Cannot allocate memory",
-  13: "Permission denied",
-  16: "Device or resource busy",
-  17: "File exists",
-  18: "Invalid cross-device link",
-  19: "No such device",
-  20: "Not a directory",
-  21: "Is a directory",
-  22: "Invalid argument",
-  28: "No space left on device",
-  30: "Read-only file system",
-  34: "Numerical result out of range",
-  39: "Directory not empty",
-  67: "Link has been severed",
-  93: "Protocol not supported",
-  95: "Operation not supported",
-  97: "Address family not supported by protocol",
-  99: "Cannot assign requested address",
-  101: "Network is unreachable",
-  105: "No buffer space available",
-  113: "No route to host",
+/** errno: its symbolic name (as node:fs puts it in `error.code`) and its text. */
+const ERRNO: Record<number, [string, string]> = {
+  1: ["EPERM", "Operation not permitted"],
+  2: ["ENOENT", "No such file or directory"],
+  3: ["ESRCH", "No such process"],
+  4: ["EINTR", "Interrupted system call"],
+  9: ["EBADF", "Bad file descriptor"],
+  11: ["EAGAIN", "Resource temporarily unavailable"],
+  12: ["ENOMEM", "Cannot allocate memory"],
+  13: ["EACCES", "Permission denied"],
+  16: ["EBUSY", "Device or resource busy"],
+  17: ["EEXIST", "File exists"],
+  18: ["EXDEV", "Invalid cross-device link"],
+  19: ["ENODEV", "No such device"],
+  20: ["ENOTDIR", "Not a directory"],
+  21: ["EISDIR", "Is a directory"],
+  22: ["EINVAL", "Invalid argument"],
+  28: ["ENOSPC", "No space left on device"],
+  30: ["EROFS", "Read-only file system"],
+  34: ["ERANGE", "Numerical result out of range"],
+  39: ["ENOTEMPTY", "Directory not empty"],
+  67: ["ENOLINK", "Link has been severed"],
+  93: ["EPROTONOSUPPORT", "Protocol not supported"],
+  95: ["EOPNOTSUPP", "Operation not supported"],
+  97: ["EAFNOSUPPORT", "Address family not supported by protocol"],
+  99: ["EADDRNOTAVAIL", "Cannot assign requested address"],
+  101: ["ENETUNREACH", "Network is unreachable"],
+  105: ["ENOBUFS", "No buffer space available"],
+  113: ["EHOSTUNREACH", "No route to host"],
 };
 
-export const errnoText = (errno: number): string => ERRNO_TEXT[errno] ?? `errno ${errno}`;
-
-/** Symbolic names, as node:fs puts them in `error.code`. */
-const ERRNO_CODE: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 16: "EBUSY",
-  17: "EEXIST", 18: "EXDEV", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 28: "ENOSPC", 30: "EROFS", 39: "ENOTEMPTY",
-};
-
-export const errnoCode = (errno: number): string => ERRNO_CODE[errno] ?? `E${errno}`;
+export const errnoText = (errno: number): string => ERRNO[errno]?.[1] ?? `errno ${errno}`;
+export const errnoCode = (errno: number): string => ERRNO[errno]?.[0] ?? `E${errno}`;

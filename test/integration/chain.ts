@@ -1,4 +1,6 @@
 import { existsSync } from "node:fs";
+import type { Conflist } from "../../shared/cni/conflist";
+export type { Conflist };
 import { join } from "node:path";
 import { PluginRun } from "./helpers";
 import { execPluginIn } from "./netlab";
@@ -9,11 +11,6 @@ import { execPluginIn } from "./netlab";
  * reverse order with the final result; `name` and `cniVersion` injected, and `runtimeConfig` for
  * the capabilities a plugin declares.
  */
-export interface Conflist {
-  cniVersion: string;
-  name: string;
-  plugins: Record<string, unknown>[];
-}
 
 export interface Attachment {
   node: string;

@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
+import type { Conflist } from "../../cni/conflist";
 import type { Invocation } from "../../cni/env";
 import { CniError } from "../../cni/errors";
 import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../../cni/names";
 import { eachArg } from "../args";
-import { explainPlugin, PATCHCORD_PLUGINS } from "./plan-plugin";
+import { pluginNames } from "../main";
+import { explainPlugin } from "./plan-plugin";
 
 export interface ExplainOptions {
   file: string;
@@ -40,11 +42,6 @@ export function parseExplainArgs(args: string[]): ExplainOptions {
   return o as ExplainOptions;
 }
 
-interface Conflist {
-  cniVersion: string;
-  name: string;
-  plugins: Record<string, unknown>[];
-}
 
 /** A .conflist as is; a single plugin's .conf as a list of one. */
 export function readConflist(text: string): Conflist {
@@ -73,8 +70,9 @@ export async function explain(o: ExplainOptions, list: Conflist): Promise<string
   for (const [i, plugin] of order.entries()) {
     const type = String(plugin.type ?? "");
     const raw = { cniVersion: list.cniVersion, name: list.name, ...plugin };
-    lines.push("", `# ${i + 1}. ${type}${PATCHCORD_PLUGINS.includes(type) ? "" : " (not a patchcord plugin: runs as its own executable, not explained)"}`);
-    if (!PATCHCORD_PLUGINS.includes(type)) continue;
+    const ours = pluginNames().includes(type);
+    lines.push("", `# ${i + 1}. ${type}${ours ? "" : " (not a patchcord plugin: runs as its own executable, not explained)"}`);
+    if (!ours) continue;
     try {
       lines.push(...(await explainPlugin(o.command, type, raw, inv)).lines);
     } catch (e) {

@@ -35,8 +35,6 @@ export interface Explained {
 type Ipam = Pick<Result, "ips" | "routes" | "dns">;
 type Raw = Record<string, unknown>;
 
-export const PATCHCORD_PLUGINS = ["bridge", "veth-routed", "macvlan", "ipvlan", "host-local"];
-
 const ipamOf = (raw: Raw): Raw | undefined => raw.ipam as Raw | undefined;
 
 /** host-local's answer for this attachment, from a read-only look at its store. */

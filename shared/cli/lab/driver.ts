@@ -1,20 +1,13 @@
 import { join } from "node:path";
+import type { Conflist } from "../../cni/conflist";
 import type { World } from "./world";
 
-/** A conflist as a runtime keeps it in its NETCONFPATH. */
-export interface Conflist {
-  cniVersion: string;
-  name: string;
-  plugins: Record<string, unknown>[];
-}
 
-/** What one plugin invocation did: its result and the commands it amounts to (its trace). */
+/** What one ADD did: its result and the commands it amounts to (the plugins' trace). */
 export interface Invocation {
   pod: string;
-  command: "ADD" | "DEL";
-  network: string;
   script: string[];
-  result?: Record<string, unknown>;
+  result: Record<string, unknown>;
 }
 
 /** Drops the trace's timing lines: the commands and comments are what a person reads. */
@@ -26,8 +19,6 @@ export const traceScript = (trace: string): string[] => trace.split("\n").filter
  * the scene's node namespace, so the node's side of everything stays in that namespace.
  */
 export class Driver {
-  readonly invocations: Invocation[] = [];
-
   constructor(
     private readonly world: World,
     private readonly cnitool: string,
@@ -42,7 +33,8 @@ export class Driver {
     this.world.writeFile(join(node, "net.d", `${list.name}.conflist`), JSON.stringify(list, null, 2));
   }
 
-  async run(command: "ADD" | "DEL", node: string, network: string, pod: string, ifname = "eth0"): Promise<Invocation> {
+  /** `cnitool add NETWORK` for `pod`, in the node namespace, traced. (Teardown deletes namespaces, so the lab never needs DEL.) */
+  async add(node: string, network: string, pod: string, ifname = "eth0"): Promise<Invocation> {
     const trace = this.world.traceFile();
     const env = {
       PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -53,22 +45,15 @@ export class Driver {
       CNI_CONTAINERID: pod,
       PATCHCORD_TRACE: trace,
     };
-    const argv = ["ip", "netns", "exec", node, "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), this.cnitool, command.toLowerCase(), network, `/run/netns/${pod}`];
+    const argv = ["ip", "netns", "exec", node, "env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), this.cnitool, "add", network, `/run/netns/${pod}`];
     const r = await this.world.sh(argv, { quiet: true, allowFail: true });
-    const inv: Invocation = { pod, command, network, script: traceScript(this.world.readText(trace)) };
-    if (r.code !== 0) throw new Error(`cnitool ${command.toLowerCase()} ${network} for ${pod} failed: ${r.stdout.trim() || r.stderr.trim()}`);
-    if (command === "ADD") inv.result = JSON.parse(r.stdout) as Record<string, unknown>;
-    this.invocations.push(inv);
-    return inv;
-  }
-
-  add(node: string, network: string, pod: string, ifname?: string): Promise<Invocation> {
-    return this.run("ADD", node, network, pod, ifname);
+    if (r.code !== 0) throw new Error(`cnitool add ${network} for ${pod} failed: ${r.stdout.trim() || r.stderr.trim()}`);
+    return { pod, script: traceScript(this.world.readText(trace)), result: JSON.parse(r.stdout) as Record<string, unknown> };
   }
 
   /** The pod's first address (without prefix) from an ADD result. */
   static address(inv: Invocation, family: 4 | 6 = 4): string {
-    const ips = (inv.result?.ips ?? []) as { address: string }[];
+    const ips = (inv.result.ips ?? []) as { address: string }[];
     const found = ips.map((i) => i.address.split("/")[0]).find((a) => (family === 4 ? !a.includes(":") : a.includes(":")));
     if (!found) throw new Error(`no IPv${family} address in the result for ${inv.pod}`);
     return found;

@@ -118,7 +118,7 @@ export async function runLab(args: string[]): Promise<number> {
   process.on("SIGINT", interrupted("interrupted", 130));
   process.on("SIGTERM", interrupted("terminated", 143));
 
-  const selected = o.scenes.length ? SCENES.filter((s, i) => o.scenes.some((x) => x === s.id || x === String(i + 1))) : SCENES;
+  const selected = o.scenes.length ? SCENES.filter((s) => o.scenes.some((x) => selectScene(x) === s)) : SCENES;
   const reports: SceneReport[] = [];
   if (!o.json) console.log(st.bold(`patchcord lab: ${selected.length} scene${selected.length === 1 ? "" : "s"}, each in throwaway network namespaces`) + "\n");
   for (const scene of selected) {

@@ -26,6 +26,35 @@ async function parentNics(ctx: SceneContext, node: string, names: string[]): Pro
   }
 }
 
+/** One network of children on a parent NIC, with its two pods. */
+interface ChildNetwork {
+  name: string;
+  /** The plugin's own keys (master, mode). */
+  plugin: Record<string, unknown>;
+  subnet: string;
+  /** How its pods are labelled, e.g. "bridge mode". */
+  label: string;
+}
+
+/**
+ * A node with a parent NIC per network (its `master`) and two networks of children on them: pods
+ * a and b on the first, c and d on the second. Returns the pods' namespaces and their ADD results, in that order.
+ */
+async function twoChildNetworks(ctx: SceneContext, nodeName: string, podPrefix: string, networks: ChildNetwork[]) {
+  const { world, driver } = ctx;
+  const node = await world.addNetns(nodeName);
+  await parentNics(ctx, node, networks.map((n) => String(n.plugin.master)));
+  const pods = [await world.addNetns(`${podPrefix}-a`), await world.addNetns(`${podPrefix}-b`), await world.addNetns(`${podPrefix}-c`), await world.addNetns(`${podPrefix}-d`)];
+  for (const n of networks) driver.install(node, { cniVersion: VERSION, name: n.name, plugins: [{ ...n.plugin, ipam: ipam(ctx, n.subnet) }] });
+  setupStep(ctx, "a node with two parent NICs (veth ends standing in for real NICs) and four pods");
+  const added = [];
+  for (const [i, pod] of pods.entries()) {
+    const n = networks[i < 2 ? 0 : 1];
+    added.push(await wire(ctx, node, n.name, pod, `pod ${"abcd"[i]} (${n.label})`));
+  }
+  return { node, pods, added };
+}
+
 const switchScene: SceneDef = {
   id: "bridge",
   title: "The switch: two pods on one Linux bridge",
@@ -116,16 +145,12 @@ const macvlanScene: SceneDef = {
   title: "macvlan: children of a parent NIC, each with its own MAC",
   lesson: "In bridge mode the children of one parent talk to each other directly; in private mode they cannot. Each child has a MAC of its own.",
   async run(ctx) {
-    const { world, driver } = ctx;
-    const node = await world.addNetns("macvlan");
-    await parentNics(ctx, node, ["mst0", "mst1"]);
-    const pods = [await world.addNetns("mv-a"), await world.addNetns("mv-b"), await world.addNetns("mv-c"), await world.addNetns("mv-d")];
-    driver.install(node, { cniVersion: VERSION, name: "lab-mv-bridge", plugins: [{ type: "macvlan", master: "mst0", mode: "bridge", ipam: ipam(ctx, "10.10.3.0/24") }] });
-    driver.install(node, { cniVersion: VERSION, name: "lab-mv-private", plugins: [{ type: "macvlan", master: "mst1", mode: "private", ipam: ipam(ctx, "10.10.4.0/24") }] });
-    setupStep(ctx, "a node with two parent NICs (veth ends standing in for real NICs) and four pods");
-    const [ia, ib] = [await wire(ctx, node, "lab-mv-bridge", pods[0], "pod a (bridge mode)"), await wire(ctx, node, "lab-mv-bridge", pods[1], "pod b (bridge mode)")];
-    await wire(ctx, node, "lab-mv-private", pods[2], "pod c (private mode)");
-    const id = await wire(ctx, node, "lab-mv-private", pods[3], "pod d (private mode)");
+    const { world } = ctx;
+    const { node, pods, added } = await twoChildNetworks(ctx, "macvlan", "mv", [
+      { name: "lab-mv-bridge", plugin: { type: "macvlan", master: "mst0", mode: "bridge" }, subnet: "10.10.3.0/24", label: "bridge mode" },
+      { name: "lab-mv-private", plugin: { type: "macvlan", master: "mst1", mode: "private" }, subnet: "10.10.4.0/24", label: "private mode" },
+    ]);
+    const [ia, ib, , id] = added;
     await matrix(ctx, "who reaches whom", [
       { from: "pod a", fromNs: pods[0], to: `pod b (${Driver.address(ib)})`, address: Driver.address(ib), expected: true },
       { from: "pod b", fromNs: pods[1], to: `pod a (${Driver.address(ia)})`, address: Driver.address(ia), expected: true },
@@ -142,17 +167,12 @@ const ipvlanScene: SceneDef = {
   title: "ipvlan: children that share the parent's MAC",
   lesson: "ipvlan children differ only by IP: in l2 they share the parent's MAC and talk through it; in l3 there is no ARP, so routes point at the device.",
   async run(ctx) {
-    const { world, driver } = ctx;
-    const node = await world.addNetns("ipvlan");
-    await parentNics(ctx, node, ["ivm0", "ivm1"]);
-    const pods = [await world.addNetns("iv-a"), await world.addNetns("iv-b"), await world.addNetns("iv-c"), await world.addNetns("iv-d")];
-    driver.install(node, { cniVersion: VERSION, name: "lab-iv-l2", plugins: [{ type: "ipvlan", master: "ivm0", mode: "l2", ipam: ipam(ctx, "10.10.6.0/24") }] });
-    driver.install(node, { cniVersion: VERSION, name: "lab-iv-l3", plugins: [{ type: "ipvlan", master: "ivm1", mode: "l3", ipam: ipam(ctx, "10.10.7.0/24") }] });
-    setupStep(ctx, "a node with two parent NICs and four pods");
-    await wire(ctx, node, "lab-iv-l2", pods[0], "pod a (l2)");
-    const ib = await wire(ctx, node, "lab-iv-l2", pods[1], "pod b (l2)");
-    await wire(ctx, node, "lab-iv-l3", pods[2], "pod c (l3)");
-    const id = await wire(ctx, node, "lab-iv-l3", pods[3], "pod d (l3)");
+    const { world } = ctx;
+    const { node, pods, added } = await twoChildNetworks(ctx, "ipvlan", "iv", [
+      { name: "lab-iv-l2", plugin: { type: "ipvlan", master: "ivm0", mode: "l2" }, subnet: "10.10.6.0/24", label: "l2" },
+      { name: "lab-iv-l3", plugin: { type: "ipvlan", master: "ivm1", mode: "l3" }, subnet: "10.10.7.0/24", label: "l3" },
+    ]);
+    const [, ib, , id] = added;
     await matrix(ctx, "who reaches whom", [
       { from: "pod a", fromNs: pods[0], to: `pod b (${Driver.address(ib)})`, address: Driver.address(ib), expected: true },
       { from: "pod c", fromNs: pods[2], to: `pod d (${Driver.address(id)})`, address: Driver.address(id), expected: true },

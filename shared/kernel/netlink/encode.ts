@@ -1,23 +1,7 @@
 import { familyBits, IP } from "../../net/ip";
 import type { NlOp } from "./translate";
 import { AF, ifaddrmsg, ifinfomsg, MessageWriter, NLM_F, RTM, rtmsg } from "./wire";
-
-/** linux/if_link.h and linux/if_addr.h numbers used here. */
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28 } as const;
-const INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
-const VETH_INFO_PEER = 1;
-const IFLA_BR_VLAN_FILTERING = 7;
-const IFLA_MACVLAN_MODE = 1;
-const IFLA_IPVLAN = { MODE: 1, FLAGS: 2 } as const;
-const IFLA_BRPORT = { MODE: 4, ISOLATED: 33 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
-const IFA_F_NODAD = 0x02;
-const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
-export const IFF = { UP: 0x1, PROMISC: 0x100 } as const;
-const RT_TABLE_MAIN = 254;
-const RTPROT_BOOT = 3;
-const RT_SCOPE = { UNIVERSE: 0, LINK: 253, NOWHERE: 255 } as const;
-const RTN_UNICAST = 1;
+import { IFA, IFA_F, IFF, IFLA, IFLA_BR_VLAN_FILTERING, IFLA_BRPORT, IFLA_INFO as INFO, IFLA_IPVLAN, IFLA_MACVLAN_MODE, RT_SCOPE, RT_TABLE_MAIN, RTA, RTN_UNICAST, RTPROT_BOOT, VETH_INFO_PEER } from "./numbers";
 
 /** What encoding needs from the namespace it runs in. */
 export interface EncodeContext {
@@ -97,7 +81,7 @@ function setlink(o: Extract<NlOp, { op: "setlink" }>, seq: number, ctx: EncodeCo
 
 function addr(o: Extract<NlOp, { op: "addr" }>, seq: number, ctx: EncodeContext): Uint8Array {
   const flags = NLM_F.REQUEST | NLM_F.ACK | (o.action === "add" ? NLM_F.CREATE | NLM_F.EXCL : o.action === "replace" ? NLM_F.CREATE | NLM_F.REPLACE : 0);
-  const ifaFlags = o.nodad ? IFA_F_NODAD : 0;
+  const ifaFlags = o.nodad ? IFA_F.NODAD : 0;
   const m = new MessageWriter(o.action === "del" ? RTM.DELADDR : RTM.NEWADDR, flags, seq).bytes(
     ifaddrmsg({ family: afOf(o.prefix.ip.family), prefixlen: o.prefix.bits, flags: ifaFlags, index: ctx.index(o.dev) }),
   );

@@ -2,16 +2,13 @@ import { formatIP } from "../../net/ip";
 import type { LinkInfo, RouteInfo } from "../query";
 import { IPVLAN_FLAGS, IPVLAN_MODES, MACVLAN_MODES } from "./translate";
 import { AF, attrString, attrU16, attrU32, attrU8, Message, parseAttrs } from "./wire";
+import { IFA, IFA_F, IFLA, IFLA_BR_VLAN_FILTERING, IFLA_INFO as INFO, IFLA_IPVLAN, IFLA_MACVLAN_MODE, RT_TABLE_MAIN, RTA, RTM_F_CLONED, RTNH_F } from "./numbers";
 
 /**
  * RTM_NEWLINK and RTM_NEWADDR messages read into the same shape as `ip -j -d addr show` prints,
  * so the plugins' checks read either source alike.
  */
 
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, PROMISCUITY: 30 } as const;
-const INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
-const IFA_F = { DADFAILED: 0x08, TENTATIVE: 0x40 } as const;
 const OPERSTATES = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"];
 const FLAG_NAMES: [number, string][] = [
   [0x1, "UP"],
@@ -33,9 +30,9 @@ const hex = (v: DataView): string =>
 function kindData(kind: string | undefined, data: DataView | undefined): Record<string, unknown> | undefined {
   if (!data) return undefined;
   const a = parseAttrs(data, 0);
-  if (kind === "bridge") return { vlan_filtering: attrU8(a.get(7)) ?? 0 };
-  if (kind === "macvlan") return { mode: nameOf(MACVLAN_MODES, attrU32(a.get(1))) };
-  if (kind === "ipvlan") return { mode: nameOf(IPVLAN_MODES, attrU16(a.get(1))), flags: nameOf(IPVLAN_FLAGS, attrU16(a.get(2))) };
+  if (kind === "bridge") return { vlan_filtering: attrU8(a.get(IFLA_BR_VLAN_FILTERING)) ?? 0 };
+  if (kind === "macvlan") return { mode: nameOf(MACVLAN_MODES, attrU32(a.get(IFLA_MACVLAN_MODE))) };
+  if (kind === "ipvlan") return { mode: nameOf(IPVLAN_MODES, attrU16(a.get(IFLA_IPVLAN.MODE))), flags: nameOf(IPVLAN_FLAGS, attrU16(a.get(IFLA_IPVLAN.FLAGS))) };
   return {};
 }
 
@@ -100,11 +97,6 @@ export function addressesOf(messages: Message[], index: number): NonNullable<Lin
   }
   return out;
 }
-
-const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
-const RT_TABLE_MAIN = 254;
-const RTM_F_CLONED = 0x200;
-const RTNH_F = { ONLINK: 4, LINKDOWN: 16 } as const;
 
 /** The main table's routes as `ip -j route show` gives them (the fields we use); `devName` names OIFs. */
 export function mainRoutes(messages: Message[], devName: (index: number) => string | undefined): RouteInfo[] {

@@ -4,7 +4,8 @@ import { NEWEST_VERSION } from "../../cni/versions";
 import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest, dumpRouteRequest } from "./encode";
 import { closeFd, errnoText, openRouteSocket, recv, send, setns } from "../../sys/syscalls";
 import type { NlOp } from "./translate";
-import { Message, NLMSG_DONE, NLMSG_ERROR, parseError, parseMessages, RTM } from "./wire";
+import { attrString, Message, NLMSG_DONE, NLMSG_ERROR, parseAttrs, parseError, parseMessages, RTM } from "./wire";
+import { IFLA } from "./numbers";
 
 const ENODEV = 19;
 
@@ -30,6 +31,7 @@ export class RouteSession implements EncodeContext {
   private seq = Math.floor(Math.random() * 0x3fffffff);
   private readonly buf = new Uint8Array(64 * 1024);
   private readonly indexes = new Map<string, number>();
+  private readonly names = new Map<number, string | undefined>();
   private readonly netnsFds = new Map<string, number>();
 
   constructor() {
@@ -85,8 +87,13 @@ export class RouteSession implements EncodeContext {
     return this.maybeLink((seq) => getLinkRequest(seq, name));
   }
 
-  linkByIndex(index: number): Message | undefined {
-    return this.maybeLink((seq) => getLinkByIndexRequest(seq, index));
+  /** The name of interface `index` here (looked up once), or undefined when there is none. */
+  nameOf(index: number): string | undefined {
+    if (!this.names.has(index)) {
+      const m = this.maybeLink((seq) => getLinkByIndexRequest(seq, index));
+      this.names.set(index, m && attrString(parseAttrs(m.body, 16).get(IFLA.IFNAME)));
+    }
+    return this.names.get(index);
   }
 
   /** Every address of the namespace (RTM_NEWADDR messages). */
