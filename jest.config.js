@@ -1,14 +1,14 @@
 /**
  * Unit tests sit beside their modules; test/integration needs root and the built binaries;
- * test/uml needs kernel features the CI kernel lacks and runs only inside User-Mode Linux
- * (scripts/test.mjs starts it there with PATCHCORD_IN_UML=1).
+ * test/kernel-features needs kernel features the CI kernel lacks and runs only inside a guest kernel
+ * (scripts/test.mjs starts it there through scripts/kernel-run.sh, which sets PATCHCORD_GUEST).
  */
-const inUml = process.env.PATCHCORD_IN_UML === "1";
+const inGuest = Boolean(process.env.PATCHCORD_GUEST);
 module.exports = {
   testEnvironment: "node",
   transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
   moduleFileExtensions: ["ts", "js", "json"],
   testMatch: ["**/*.test.ts"],
-  testPathIgnorePatterns: ["/node_modules/", "/dist/", ...(inUml ? [] : ["/test/uml/"])],
-  ...(inUml ? { roots: ["<rootDir>/test/uml"], testTimeout: 120_000 } : {}),
+  testPathIgnorePatterns: ["/node_modules/", "/dist/", ...(inGuest ? [] : ["/test/kernel-features/"])],
+  ...(inGuest ? { roots: ["<rootDir>/test/kernel-features"], testTimeout: 300_000 } : {}),
 };

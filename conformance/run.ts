@@ -10,7 +10,7 @@ import { SCENARIOS } from "./scenarios";
 const ROOT = join(__dirname, "..");
 const REFERENCE = "/usr/lib/cni";
 export const VERSIONS = ["0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-// ipvlan is left out: this kernel has no ipvlan module (its tests run inside User-Mode Linux).
+// ipvlan is left out: this kernel has no ipvlan module (its tests run in a guest kernel: scripts/kernel-run.sh).
 export const PLUGINS = ["bridge", "veth-routed", "macvlan"];
 
 const IMPLEMENTATIONS: Implementation[] = [

@@ -5,7 +5,7 @@ import { BIN, haveBinaries, isRoot, runId, testIf } from "../integration/helpers
 import { NetLab } from "../integration/netlab";
 
 // Bridge VLANs need CONFIG_BRIDGE_VLAN_FILTERING, which the CI kernel lacks: `npm test` runs this
-// file inside a User-Mode Linux kernel (scripts/uml-run.sh) that has it.
+// file inside a guest kernel that has it (scripts/kernel-run.sh: User-Mode Linux, else a QEMU VM).
 const it = testIf(isRoot && haveBinaries, "needs root and the built binaries");
 const rid = runId();
 const lab = new NetLab(rid);

@@ -4,7 +4,8 @@ import { BIN, haveBinaries, isRoot, runId, SPEC_VERSIONS, testIf } from "../inte
 import { NetLab } from "../integration/netlab";
 
 // ipvlan needs the ipvlan module, which the CI kernel lacks: `npm test` runs this file inside a
-// User-Mode Linux kernel (scripts/uml-run.sh) that has it, with a dummy link as the master.
+// guest kernel that has it (scripts/kernel-run.sh: User-Mode Linux, else a QEMU VM), with a dummy
+// link as the master.
 const it = testIf(isRoot && haveBinaries, "needs root and the built binaries");
 const rid = runId();
 const lab = new NetLab(rid);
