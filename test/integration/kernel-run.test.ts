@@ -154,7 +154,9 @@ it("an interrupted run (SIGINT) stops the guest, exits 130 and leaves nothing be
 
 it("refuses bad arguments before booting anything", async () => {
   expect(await run({}, "--mem", "lots", "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: --mem takes a size like 1536M or 2G\n" });
-  expect(await run({}, "--timeout", "1.5", "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: --timeout takes whole seconds\n" });
+  expect(await run({}, "--mem", "G2", "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: --mem takes a size like 1536M or 2G\n" });
+  expect(await run({}, "--mem")).toMatchObject({ code: 2, stderr: "kernel-run: --mem takes a size like 1536M or 2G\n" });
+  for (const t of ["1.5", "0", ""]) expect(await run({}, "--timeout", t, "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: --timeout takes whole seconds\n" });
   expect(await run({ KERNEL_RUN: "kvm" }, "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: KERNEL_RUN names uml and vm, not kvm\n" });
   expect(await run({ KERNEL_RUN_ENV: "A;B" }, "--", "true")).toMatchObject({ code: 2, stderr: "kernel-run: KERNEL_RUN_ENV has A;B, which is not a variable name\n" });
   expect(await run({})).toMatchObject({ code: 2 });
