@@ -62,8 +62,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# The job: a clean environment of the chosen variables, the caller's directory, the command.
+# The job: the guest's PID 1 (inside.sh), and a clean environment of the chosen variables, the
+# caller's directory and the command.
 write_job() {
+  cp "$here/inside.sh" "$job/init"
   {
     printf 'exec /usr/bin/env -i PATCHCORD_GUEST="$PATCHCORD_GUEST"'
     for v in PATH HOME CI TERM LANG ${KERNEL_RUN_ENV:-}; do

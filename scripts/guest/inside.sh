@@ -8,8 +8,10 @@ set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 job=${pcg_job:?} kind=${pcg_kind:?}
 log() { echo "kernel-run guest: $*" >> "$job/console"; }
+since_boot() { cut -d' ' -f1 /proc/uptime; }   # where the boot's seconds go, in JOB/console
 
-mount -t proc proc /proc; log "init at $(cut -d" " -f1 /proc/uptime)"
+mount -t proc proc /proc
+log "init at $(since_boot) s"
 mount -t sysfs sysfs /sys
 # The guest's own devices and run state; /tmp stays the host's (a CI clone may live there).
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -40,7 +42,8 @@ for m in $guest_modules; do
   if [ "$m" = dummy ]; then set -- numdummies=0; else set --; fi
   "$modprobe" -q "$m" "$@" || log "module $m not loaded"
 done
-log "modules done $(cut -d" " -f1 /proc/uptime)"; ip link set lo up
+log "modules loaded at $(since_boot) s"
+ip link set lo up
 hostname "$(cat /etc/hostname 2>/dev/null || echo guest)" 2>/dev/null
 
 # Where the host reads stdout and stderr: the VM's virtio-serial ports named guest.out/guest.err, or
@@ -55,7 +58,8 @@ case "$out" in /dev/tty*) stty -F "$out" raw -echo; stty -F "$err" raw -echo ;; 
 exec 3>"$out" 4>"$err"
 exec 5> >(exec cat >&3); c1=$!
 exec 6> >(exec cat >&4 5>&-); c2=$!
-echo "started at $(cut -d" " -f1 /proc/uptime)" >> "$job/console"; : > "$job/started"
+log "command started at $(since_boot) s"
+: > "$job/started"
 PATCHCORD_GUEST=$kind /bin/bash "$job/run" </dev/null >&5 2>&6 3>&- 4>&- 5>&- 6>&-
 echo $? > "$job/rc"
 exec 5>&- 6>&-

@@ -13,7 +13,6 @@ command -v linux.uml >/dev/null && [ -d /usr/lib/uml/modules ] ||
 # host kernel refuses UML's register writes and UML dies at its first process. The preloaded shim
 # (uml-xstate.c) makes those writes whole-sized; elsewhere it passes every call through unchanged.
 preload=$("$here/uml-xstate.sh" 2>>"$job/console") || preload=
-cp "$here/inside.sh" "$job/init"
 # Consoles: 0 (kernel messages) to JOB/console, 1 and 2 to our stdout and stderr. UML's own host-side
 # messages (a fatal ptrace error, say) go to JOB/console too.
 # The group's stderr (fd 6 keeps ours) also takes bash's own note when UML dies of a signal.

@@ -73,9 +73,10 @@ INIT
   (cd "$tree" && find . | "$busybox" cpio -o -H newc 2>/dev/null) > "$tree.cpio"
   mv -f "$tree.cpio" "$initrd"
   rm -rf "$tree"
-  for old in "$cache/initrd-$kver-"*.cpio; do [ "$old" = "$initrd" ] || rm -f "$old"; done
+  # Others' initrds go once unused for an hour (another checkout may be booting one right now).
+  find "$cache" -maxdepth 1 -name 'initrd-*.cpio' ! -path "$initrd" -mmin +60 -delete
 fi
-cp "$here/inside.sh" "$job/init"
+touch "$initrd"   # in use
 
 # stdout and stderr travel over two virtio-serial ports into FIFOs that a cat each copies to ours.
 # The cats open their FIFO first (they wait for QEMU to open it), and QEMU dies with this script.
