@@ -8,7 +8,9 @@
 # Which one works is found by trying: a kernel that does not start the command (UML on Intel hosts
 # with AMX, before its fix) hands over to the next one.
 #
-#   usage: scripts/kernel-run.sh [--mem SIZE] [--timeout SECONDS] -- COMMAND [ARG...]
+#   usage: scripts/kernel-run.sh [--mem SIZE] [--timeout SECONDS] [--rerun] -- COMMAND [ARG...]
+#          --rerun: a command that may run twice (a test suite in throwaway namespaces) runs again on
+#          the next kernel when one stops before it finishes (a guest crash), instead of exit 123
 #          scripts/kernel-run.sh --probe     boot each kernel with `true`: which runs here, how fast
 #   env:   KERNEL_RUN="uml vm"       the kernels to try, in order (KERNEL_RUN=vm: only the VM)
 #          KERNEL_RUN_ENV="A B"      more variables to carry in (PATH HOME CI TERM LANG always are)
@@ -19,7 +21,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)/guest
 mem=1536M limit=
-probe=
+probe= rerun=
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem)
@@ -29,12 +31,13 @@ while [ $# -gt 0 ]; do
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "kernel-run: --timeout takes whole seconds" >&2; exit 2; }
       limit=$2; shift 2 ;;
     --probe) probe=1; shift ;;
+    --rerun) rerun=1; shift ;;
     --) shift; break ;;
     -*) echo "kernel-run: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-[ -n "$probe" ] || [ $# -gt 0 ] || { echo "usage: $0 [--mem SIZE] [--timeout SECONDS] -- COMMAND [ARG...] | --probe" >&2; exit 2; }
+[ -n "$probe" ] || [ $# -gt 0 ] || { echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--rerun] -- COMMAND [ARG...] | --probe" >&2; exit 2; }
 kinds=${KERNEL_RUN:-uml vm}
 for k in $kinds; do case "$k" in uml|vm) ;; *) echo "kernel-run: KERNEL_RUN names uml and vm, not $k" >&2; exit 2 ;; esac; done
 name() { case "$1" in uml) echo "User-Mode Linux" ;; vm) echo "the QEMU VM" ;; esac; }
@@ -91,13 +94,16 @@ boot() {
   stop
   exec 2>&8 8>&-
 }
+# The console without timestamps, stack traces and UML's harmless boot notes.
+console_words() {
+  sed -E 's/^\[ *[0-9.]+\] //' "$job/console" | grep -E '^[^ ]' |
+    grep -vE '^(kernel-run|SELinux|mmapper_init|Failed to initialize ubd|Call Trace|Stack:|.*\.sh: line [0-9]+:)' || true
+}
 # Why a kernel did not start the command: what it said it lacks, or the console's last words.
 why_not() {
   if [ -s "$job/why" ]; then cat "$job/why"; return; fi
   local last
-  last=$(sed -E 's/^\[ *[0-9.]+\] //' "$job/console" | grep -E '^[^ ]' |
-    grep -vE '^(kernel-run|SELinux|mmapper_init|Failed to initialize ubd)' |
-    grep -iE 'fail|panic|error|cannot|not found|no such' | tail -n 2 | paste -sd ';' | sed 's/;/; /g' || true)
+  last=$(console_words | grep -iE 'fail|panic|error|cannot|not found|no such|sysrq' | tail -n 2 | paste -sd ';' | sed 's/;/; /g')
   echo "it did not boot: ${last:-its console says nothing}"
 }
 
@@ -130,8 +136,12 @@ while [ $# -gt 0 ]; do
   fi
   if [ -e "$job/started" ]; then
     [ ! -s "$job/rc" ] || exit "$(cat "$job/rc")"
+    if [ -n "$rerun" ] && [ $# -gt 0 ]; then
+      echo "kernel-run: $(name "$k") stopped before the command finished ($(why_not | sed 's/^it did not boot: //')); running it again in $(name "$1")" >&2
+      continue
+    fi
     echo "kernel-run: $(name "$k") stopped before the command finished; the end of its console:" >&2
-    tail -n 20 "$job/console" >&2
+    console_words | tail -n 12 >&2
     exit 123
   fi
   reason=$(why_not)

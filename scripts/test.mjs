@@ -35,7 +35,7 @@ console.log("\n== tests in a guest kernel (test/kernel-features)");
 const guestStarted = Date.now();
 const guest = spawnSync(
   "scripts/kernel-run.sh",
-  ["--mem", "2G", "--timeout", "2400", "--", process.execPath, "node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${guestFile}`],
+  ["--mem", "2G", "--timeout", "2400", "--rerun", "--", process.execPath, "node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${guestFile}`],
   { cwd: root, stdio: "inherit" },
 );
 console.log(`(guest kernel run: ${Math.round((Date.now() - guestStarted) / 1000)} s)`);

@@ -108,6 +108,23 @@ it("the XSAVE shim makes a short write whole and keeps the state past it (the ho
   expect([shimmed.code, shimmed.stdout]).toEqual([0, "ok\n"]);
 }, 60_000);
 
+// A guest that crashes in the middle of the command (sysrq c: a kernel panic) under User-Mode Linux.
+const crashInUml = ["sh", "-c", 'if [ "$PATCHCORD_GUEST" = uml ]; then echo c > /proc/sysrq-trigger; sleep 30; fi; echo "ran in $PATCHCORD_GUEST"'];
+
+it("a guest that stops in the middle of the command is an error of its own (exit 123, with its console)", async () => {
+  const r = await run({ KERNEL_RUN: "uml vm" }, "--", ...crashInUml);
+  if (!umlBootsHere) return expect([r.code, r.stdout]).toEqual([0, "ran in vm\n"]);
+  expect(r.code).toBe(123);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(/^kernel-run: User-Mode Linux stopped before the command finished; the end of its console:\n[^]*sysrq: Trigger a crash/);
+}, 120_000);
+
+it("--rerun runs such a command again on the next kernel", async () => {
+  const r = await run({}, "--rerun", "--", ...crashInUml);
+  expect([r.code, r.stdout]).toEqual([0, "ran in vm\n"]);
+  if (umlBootsHere) expect(r.stderr).toMatch(/^kernel-run: User-Mode Linux stopped before the command finished \(.*\); running it again in the QEMU VM\n$/);
+}, 300_000);
+
 /** kernel-run started as a runtime would, with its PID, so that its job and its guest can be found. */
 function start(...argv: string[]) {
   const child = spawn(runner, argv, { stdio: ["ignore", "pipe", "pipe"], env: baseEnv });

@@ -65,7 +65,7 @@ async function ipvlanInGuest(report: SceneReport, cnitool: string): Promise<void
     report.reason = process.env.PATCHCORD_GUEST ? "no ipvlan even in this guest kernel" : "this kernel has no ipvlan and scripts/kernel-run.sh is not next to this binary";
     return;
   }
-  const r = await runCommand([runner, "--timeout", "900", "--", process.execPath, "lab", "--scene", "ipvlan", "--json", "--cnitool", cnitool], "", process.env);
+  const r = await runCommand([runner, "--timeout", "900", "--rerun", "--", process.execPath, "lab", "--scene", "ipvlan", "--json", "--cnitool", cnitool], "", process.env);
   const line = r.stdout.split("\n").find((l) => l.startsWith('{"lab"'));
   if (!line) {
     // 125: no guest kernel can run here; the runner's last lines say why (what is missing, or how it died).
