@@ -84,7 +84,7 @@ write_job() {
 # Boots one kernel for the job; afterwards JOB/started says it ran the command, JOB/rc how it ended,
 # JOB/timeout that --timeout stopped it.
 boot() {
-  rm -f "$job/started" "$job/rc" "$job/why" "$job/out" "$job/err" "$job/timeout"
+  rm -f "$job/started" "$job/rc" "$job/why" "$job/out" "$job/err" "$job/timeout" "$job/xstate-rewritten"
   : > "$job/console"
   setsid "$here/$1.sh" "$job" "$mem" & guest=$!
   [ -z "$limit" ] || { setsid bash -c 'sleep "$1"; : > "$2/timeout"; kill -KILL -- "-$3"' _ "$limit" "$job" "$guest" & timer=$!; }
@@ -96,15 +96,15 @@ boot() {
 }
 # The console without timestamps, stack traces and UML's harmless boot notes.
 console_words() {
-  sed -E 's/^\[ *[0-9.]+\] //' "$job/console" | grep -E '^[^ ]' |
-    grep -vE '^(kernel-run|SELinux|mmapper_init|Failed to initialize ubd|Call Trace|Stack:|.*\.sh: line [0-9]+:)' || true
+  sed -E 's/^\[ *[0-9.]+\] //; s/^kernel-run guest: //' "$job/console" | grep -E '^[^ ]' |
+    grep -vE '^(kernel-run:|SELinux|mmapper_init|Failed to initialize ubd|Call Trace|Stack:|.*\.sh: line [0-9]+:)' || true
 }
 # Why a kernel did not start the command: what it said it lacks, or the console's last words.
 why_not() {
   if [ -s "$job/why" ]; then cat "$job/why"; return; fi
   local last
-  last=$(console_words | grep -iE 'fail|panic|error|cannot|not found|no such|sysrq' | tail -n 2 | paste -sd ';' | sed 's/;/; /g')
-  echo "it did not boot: ${last:-its console says nothing}"
+  last=$(console_words | grep -iE 'fail|panic|error|cannot|not found|no such|did not survive' | tail -n 2 | paste -sd ';' | sed 's/;/; /g')
+  echo "it did not start the command: ${last:-its console says nothing}"
 }
 
 if [ -n "$probe" ]; then

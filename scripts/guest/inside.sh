@@ -46,6 +46,19 @@ log "modules loaded at $(since_boot) s"
 ip link set lo up
 hostname "$(cat /etc/hostname 2>/dev/null || echo guest)" 2>/dev/null
 
+# A User-Mode Linux whose register writes the XSAVE shim had to rewrite (an AMX host) runs the
+# command only once threads' vector registers have survived its context switches; otherwise it
+# stops unstarted, and kernel-run hands the command to the next kernel.
+if [ -e "$job/xstate-rewritten" ]; then
+  if "$job/fpu-check" >> "$job/console" 2>&1; then
+    log "vector registers checked under the XSAVE shim: intact"
+  else
+    log "vector registers did not survive this kernel's context switches (fpu-check failed)"
+    echo o > /proc/sysrq-trigger
+    sleep 60
+  fi
+fi
+
 # Where the host reads stdout and stderr: the VM's virtio-serial ports named guest.out/guest.err, or
 # User-Mode Linux's consoles 1 and 2 (made raw, so nothing adds carriage returns). The command writes
 # into pipes, so it sees no terminal and can reopen /dev/stdout.

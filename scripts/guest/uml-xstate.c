@@ -9,14 +9,19 @@
  * process cannot enable) keep what the host has. Where UML's buffer is large enough, every call goes
  * through unchanged.
  *
+ * When PATCHCORD_XSTATE_MARK names a file, the shim creates it at its first rewrite, so that the
+ * guest knows to check its vector registers (fpu-check.c) before trusting this UML with a command.
+ *
  * For tests on hosts without AMX: PATCHCORD_XSTATE_SIMULATE=N makes the host kernel behave as one
  * whose XSAVE area is N bytes (short writes fail with EFAULT, reads report N bytes), and
- * PATCHCORD_XSTATE_FIX=0 turns the fix off, which reproduces the AMX crash.
+ * PATCHCORD_XSTATE_FIX=0 turns the fix off, which reproduces the AMX crash; PATCHCORD_XSTATE_FIX=lossy
+ * keeps only the legacy area and header of UML's bytes, a faulty fix that fpu-check must catch.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,20 +29,23 @@
 #include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 typedef long (*ptrace_fn)(int, pid_t, void *, void *);
 static ptrace_fn next_ptrace;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static size_t simulated;
-static int fix = 1;
+static int fix = 1;             /* 0: off; 2: lossy (tests) */
 static size_t whole;            /* the host's XSAVE area, learned at the first write */
 static unsigned char *scratch;  /* one buffer of that size: UML writes from one thread */
+static int marked;
 
 static void setup(void) {
   const char *s = getenv("PATCHCORD_XSTATE_SIMULATE"), *f = getenv("PATCHCORD_XSTATE_FIX");
   next_ptrace = (ptrace_fn)dlsym(RTLD_NEXT, "ptrace");
   if (s) simulated = strtoul(s, NULL, 10);
   if (f && strcmp(f, "0") == 0) fix = 0;
+  if (f && strcmp(f, "lossy") == 0) fix = 2;
 }
 
 /* The host kernel's NT_X86_XSTATE regset, or a stricter one that wants `simulated` bytes. */
@@ -85,9 +93,15 @@ long ptrace(enum __ptrace_request request, ...) {
   struct iovec *iov = data;
   if (request == PTRACE_SETREGSET && fix && whole_size(pid) > iov->iov_len) {
     struct iovec all = {scratch, whole};
+    const char *mark = getenv("PATCHCORD_XSTATE_MARK");
+    if (!marked && mark) {
+      int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) close(fd);
+      marked = 1;
+    }
     memset(scratch, 0, whole);
     if (xstate(PTRACE_GETREGSET, pid, &all) < 0) return -1;
-    memcpy(scratch, iov->iov_base, iov->iov_len);
+    memcpy(scratch, iov->iov_base, fix == 2 && iov->iov_len > 576 ? 576 : iov->iov_len);
     all.iov_len = whole;
     return xstate(PTRACE_SETREGSET, pid, &all);
   }

@@ -12,12 +12,15 @@ command -v linux.uml >/dev/null && [ -d /usr/lib/uml/modules ] ||
 # On hosts whose XSAVE area is larger than UML's fixed FP buffer (Intel with AMX: 11008 bytes), the
 # host kernel refuses UML's register writes and UML dies at its first process. The preloaded shim
 # (uml-xstate.c) makes those writes whole-sized; elsewhere it passes every call through unchanged.
-preload=$("$here/uml-xstate.sh" 2>>"$job/console") || preload=
+# Where it had to, it leaves JOB/xstate-rewritten, and inside.sh runs JOB/fpu-check before the command.
+preload= check=
+read -r preload check < <("$here/uml-xstate.sh" 2>>"$job/console") || true
+[ -z "$check" ] || cp "$check" "$job/fpu-check"
 # Consoles: 0 (kernel messages) to JOB/console, 1 and 2 to our stdout and stderr. UML's own host-side
 # messages (a fatal ptrace error, say) go to JOB/console too.
 # The group's stderr (fd 6 keeps ours) also takes bash's own note when UML dies of a signal.
 {
-  LD_PRELOAD=$preload linux.uml mem="$mem" rootfstype=hostfs rw quiet init="$job/init" \
+  PATCHCORD_XSTATE_MARK=$job/xstate-rewritten LD_PRELOAD=$preload linux.uml mem="$mem" rootfstype=hostfs rw quiet init="$job/init" \
     pcg_job="$job" pcg_kind=uml con=null con0=null,fd:3 con1=null,fd:4 con2=null,fd:5 \
     3>>"$job/console" 4>&1 5>&6 6>&- </dev/null >>"$job/console" || true
 } 6>&2 2>>"$job/console"

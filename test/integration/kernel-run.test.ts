@@ -61,7 +61,7 @@ it("User-Mode Linux keeps the contract where it boots", async () => {
   const r = await runContract({ KERNEL_RUN: "uml" });
   if (r.code === 125) {
     // UML may not boot on this CPU (the hand-over below covers that); it must at least be installed.
-    expect(r.stderr).toMatch(/User-Mode Linux: it did not boot: /);
+    expect(r.stderr).toMatch(/User-Mode Linux: it did not start the command: /);
     console.warn(`User-Mode Linux does not boot here: ${r.stderr.trim()}`);
     return;
   }
@@ -75,26 +75,37 @@ it("the QEMU VM keeps the contract on every host", async () => {
 
 it("a User-Mode Linux that dies at boot (the AMX crash) hands over to the VM, which runs the command once", async () => {
   const r = await run({ ...simulatedAmx, PATCHCORD_XSTATE_FIX: "0" }, "--", "sh", "-c", 'echo "ran in $PATCHCORD_GUEST"; exit 3');
-  expect(r.stderr).toMatch(/^kernel-run: User-Mode Linux cannot run the command here \(it did not boot: userspace - ptrace set fp regs failed, errno = 14; Kernel panic.*\); trying the QEMU VM\n$/);
+  expect(r.stderr).toMatch(/^kernel-run: User-Mode Linux cannot run the command here \(it did not start the command: userspace - ptrace set fp regs failed, errno = 14; Kernel panic.*\); trying the QEMU VM\n$/);
   expect([r.code, r.stdout]).toEqual([3, "ran in vm\n"]);
 }, 300_000);
 
 it("with only User-Mode Linux to try and the crash, nothing runs and the reason is given (exit 125)", async () => {
   const r = await run({ ...simulatedAmx, PATCHCORD_XSTATE_FIX: "0", KERNEL_RUN: "uml" }, "--", "touch", join(work, "must-not-exist"));
   expect(r.code).toBe(125);
-  expect(r.stderr).toMatch(/^kernel-run: no guest kernel can run commands on this host:\n {2}User-Mode Linux: it did not boot: userspace - ptrace set fp regs failed, errno = 14/);
+  expect(r.stderr).toMatch(/^kernel-run: no guest kernel can run commands on this host:\n {2}User-Mode Linux: it did not start the command: userspace - ptrace set fp regs failed, errno = 14/);
   expect(existsSync(join(work, "must-not-exist"))).toBe(false);
 }, 120_000);
 
-it("the XSAVE shim lets User-Mode Linux boot where the host wants whole-sized register writes", async () => {
-  const r = await run({ ...simulatedAmx, KERNEL_RUN: "uml" }, "--", "sh", "-c", 'echo "ran in $PATCHCORD_GUEST"');
+it("the XSAVE shim lets User-Mode Linux boot where the host wants whole-sized register writes, and the guest checks its vector registers first", async () => {
+  const k = start(["--", "sh", "-c", 'echo "ran in $PATCHCORD_GUEST"'], { ...simulatedAmx, KERNEL_RUN: "uml", KERNEL_RUN_KEEP: "1" });
+  const code = await k.exited;
+  const [job] = k.jobs();
+  const log = job ? readFileSync(join("/var/tmp", job, "console"), "utf8") : "";
+  for (const j of k.jobs()) rmSync(join("/var/tmp", j), { recursive: true, force: true });
   if (!umlBootsHere) {
     // Where UML does not boot at all, the simulation has nothing to show.
-    expect(r.code).toBe(125);
+    expect(code).toBe(125);
     return;
   }
-  expect([r.code, r.stdout, r.stderr]).toEqual([0, "ran in uml\n", ""]);
+  expect([code, k.stdout(), k.stderr()]).toEqual([0, "ran in uml\n", ""]);
+  expect(log).toMatch(/fpu-check: every thread's vector registers survived\nkernel-run guest: vector registers checked under the XSAVE shim: intact\n/);
 }, 120_000);
+
+it("a UML whose rewritten register writes lose state is caught by the guest's check, and the VM runs the command", async () => {
+  const r = await run({ ...simulatedAmx, PATCHCORD_XSTATE_FIX: "lossy" }, "--", "sh", "-c", 'echo "ran in $PATCHCORD_GUEST"');
+  expect([r.code, r.stdout]).toEqual([0, "ran in vm\n"]);
+  if (umlBootsHere) expect(r.stderr).toMatch(/^kernel-run: User-Mode Linux cannot run the command here \(it did not start the command: vector registers did not survive this kernel's context switches \(fpu-check failed\)\); trying the QEMU VM\n$/);
+}, 300_000);
 
 it("the XSAVE shim makes a short write whole and keeps the state past it (the host alone refuses it)", async () => {
   const check = join(work, "xstate-check");
@@ -126,8 +137,10 @@ it("--rerun runs such a command again on the next kernel", async () => {
 }, 300_000);
 
 /** kernel-run started as a runtime would, with its PID, so that its job and its guest can be found. */
-function start(...argv: string[]) {
-  const child = spawn(runner, argv, { stdio: ["ignore", "pipe", "pipe"], env: baseEnv });
+function start(argv: string[], env: Record<string, string> = {}) {
+  const child = spawn(runner, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...baseEnv, ...env } });
+  let stdout = "";
+  child.stdout.on("data", (c) => (stdout += c));
   let stderr = "";
   child.stderr.on("data", (c) => (stderr += c));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -144,12 +157,12 @@ function start(...argv: string[]) {
           return false;
         }
       });
-  return { child, exited, jobs, guestProcesses, stderr: () => stderr };
+  return { child, exited, jobs, guestProcesses, stdout: () => stdout, stderr: () => stderr };
 }
 
 it("--timeout stops the guest (exit 124) and leaves no guest process or job behind", async () => {
   const began = Date.now();
-  const k = start("--timeout", "25", "--", "sleep", "600");
+  const k = start(["--timeout", "25", "--", "sleep", "600"]);
   expect(await k.exited).toBe(124);
   expect(Date.now() - began).toBeLessThan(60_000);
   expect(k.stderr()).toMatch(/did not finish within 25 s .*; stopped it\n$/);
@@ -158,7 +171,7 @@ it("--timeout stops the guest (exit 124) and leaves no guest process or job behi
 }, 120_000);
 
 it("an interrupted run (SIGINT) stops the guest, exits 130 and leaves nothing behind", async () => {
-  const k = start("--", "sleep", "600");
+  const k = start(["--", "sleep", "600"]);
   const started = () => k.jobs().some((j) => existsSync(join("/var/tmp", j, "started")));
   for (let i = 0; i < 600 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
   expect(started()).toBe(true);
