@@ -14,6 +14,7 @@
 #          scripts/kernel-run.sh --probe     boot each kernel with `true`: which runs here, how fast
 #   env:   KERNEL_RUN="uml vm"       the kernels to try, in order (KERNEL_RUN=vm: only the VM)
 #          KERNEL_RUN_ENV="A B"      more variables to carry in (PATH HOME CI TERM LANG always are)
+#          KERNEL_RUN_ACCEL=kvm|tcg  the VM's accelerator (default: KVM where vmx/svm and /dev/kvm)
 #   inside: root; PATCHCORD_GUEST=uml|vm; its own /proc /sys /dev /run (+/run/netns); lo up;
 #          stdin /dev/null; stdout and stderr are pipes (no terminal); the host's /tmp.
 #   exit:  the command's; 125 when no kernel could start it (why, on stderr); 124 when --timeout ran

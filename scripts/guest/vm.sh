@@ -24,7 +24,7 @@ accel=${KERNEL_RUN_ACCEL:-}
 if [ -z "$accel" ]; then
   if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=kvm; else accel=tcg; fi
 fi
-if [ "$accel" = kvm ]; then cpu=host; else cpu=max; fi
+case "$accel" in kvm) cpu=host ;; tcg) cpu=max ;; *) missing "KERNEL_RUN_ACCEL is kvm or tcg, not $accel" ;; esac
 echo "kernel-run: QEMU ($accel) on kernel $kver" >> "$job/console"
 
 # Built once per kernel and per checksum of this script, each atomically (a rename):
