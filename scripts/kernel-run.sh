@@ -85,7 +85,7 @@ write_job() {
 # Boots one kernel for the job; afterwards JOB/started says it ran the command, JOB/rc how it ended,
 # JOB/timeout that --timeout stopped it.
 boot() {
-  rm -f "$job/started" "$job/rc" "$job/why" "$job/out" "$job/err" "$job/timeout" "$job/xstate-rewritten"
+  find "$job" -mindepth 1 ! -name init ! -name run -delete   # all an earlier kernel left
   : > "$job/console"
   setsid "$here/$1.sh" "$job" "$mem" & guest=$!
   [ -z "$limit" ] || { setsid bash -c 'sleep "$1"; : > "$2/timeout"; kill -KILL -- "-$3"' _ "$limit" "$job" "$guest" & timer=$!; }

@@ -9,6 +9,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 job=${pcg_job:?} kind=${pcg_kind:?}
 log() { echo "kernel-run guest: $*" >> "$job/console"; }
 since_boot() { cut -d' ' -f1 /proc/uptime; }   # where the boot's seconds go, in JOB/console
+# From the kernel side: it needs no init system (this root's poweroff may be systemctl).
+power_off() { sync; echo o > /proc/sysrq-trigger; sleep 60; }
 
 mount -t proc proc /proc
 log "init at $(since_boot) s"
@@ -54,8 +56,7 @@ if [ -e "$job/xstate-rewritten" ]; then
     log "vector registers checked under the XSAVE shim: intact"
   else
     log "vector registers did not survive this kernel's context switches (fpu-check failed)"
-    echo o > /proc/sysrq-trigger
-    sleep 60
+    power_off
   fi
 fi
 
@@ -80,7 +81,4 @@ exec 5>&- 6>&-
 (sleep 5; kill "$c1" "$c2") 2>/dev/null &
 wait "$c1" "$c2" 2>/dev/null
 exec 3>&- 4>&-
-sync
-# Power off from the kernel side: it needs no init system (this root's poweroff may be systemctl).
-echo o > /proc/sysrq-trigger
-sleep 60
+power_off

@@ -38,7 +38,7 @@ static size_t simulated;
 static int fix = 1;             /* 0: off; 2: lossy (tests) */
 static size_t whole;            /* the host's XSAVE area, learned at the first write */
 static unsigned char *scratch;  /* one buffer of that size: UML writes from one thread */
-static int marked;
+static const char *mark;       /* PATCHCORD_XSTATE_MARK, created at the first rewrite */
 
 static void setup(void) {
   const char *s = getenv("PATCHCORD_XSTATE_SIMULATE"), *f = getenv("PATCHCORD_XSTATE_FIX");
@@ -46,6 +46,7 @@ static void setup(void) {
   if (s) simulated = strtoul(s, NULL, 10);
   if (f && strcmp(f, "0") == 0) fix = 0;
   if (f && strcmp(f, "lossy") == 0) fix = 2;
+  mark = getenv("PATCHCORD_XSTATE_MARK");
 }
 
 /* The host kernel's NT_X86_XSTATE regset, or a stricter one that wants `simulated` bytes. */
@@ -71,7 +72,7 @@ static size_t whole_size(pid_t pid) {
     unsigned char *probe = calloc(1, room);
     struct iovec iov = {probe, room};
     if (probe && xstate(PTRACE_GETREGSET, pid, &iov) == 0) {
-      whole = simulated > iov.iov_len ? simulated : iov.iov_len;
+      whole = iov.iov_len; /* the whole area: `room` covers any real or simulated one */
       scratch = calloc(1, whole);
       if (!scratch) whole = 0;
     }
@@ -93,13 +94,11 @@ long ptrace(enum __ptrace_request request, ...) {
   struct iovec *iov = data;
   if (request == PTRACE_SETREGSET && fix && whole_size(pid) > iov->iov_len) {
     struct iovec all = {scratch, whole};
-    const char *mark = getenv("PATCHCORD_XSTATE_MARK");
-    if (!marked && mark) {
+    if (mark) {
       int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd >= 0) close(fd);
-      marked = 1;
+      mark = NULL;
     }
-    memset(scratch, 0, whole);
     if (xstate(PTRACE_GETREGSET, pid, &all) < 0) return -1;
     memcpy(scratch, iov->iov_base, fix == 2 && iov->iov_len > 576 ? 576 : iov->iov_len);
     all.iov_len = whole;
