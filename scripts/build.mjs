@@ -50,16 +50,16 @@ function buildSea(entry, out) {
 if (!existsSync(bun)) throw new Error(`Bun not found at ${bun}: run npm ci`);
 run(process.execPath, [join(root, "scripts/build-schemas.mjs")]);
 const main = join(root, "dist/bin/patchcord");
-bunCompile("shared/cli/entry.ts", main);
+bunCompile("cli/entry.ts", main);
 linkPlugins(join(root, "dist/bin"), "patchcord");
 console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode); links: ${PLUGINS.join(", ")}`);
 if (args.has("--empty") || args.has("--sea")) {
-  bunCompile("shared/cli/empty.ts", join(root, "dist/bench/empty-bun"));
+  bunCompile("cli/empty.ts", join(root, "dist/bench/empty-bun"));
   console.log(`dist/bench/empty-bun ${mib(join(root, "dist/bench/empty-bun"))}`);
 }
 if (args.has("--sea")) {
-  buildSea("shared/cli/entry.ts", join(root, "dist/sea/patchcord"));
+  buildSea("cli/entry.ts", join(root, "dist/sea/patchcord"));
   linkPlugins(join(root, "dist/sea"), "patchcord");
-  buildSea("shared/cli/empty.ts", join(root, "dist/bench/empty-node"));
+  buildSea("cli/empty.ts", join(root, "dist/bench/empty-node"));
   console.log(`dist/sea/patchcord ${mib(join(root, "dist/sea/patchcord"))} (Node ${execFileSync(node24, ["--version"]).toString().trim()} single-executable application)`);
 }

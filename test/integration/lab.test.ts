@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "../../shared/kernel/run";
-import type { SceneReport } from "../../shared/cli/lab/scene";
+import type { SceneReport } from "../../lab/scene";
 import { BIN, haveBinaries, isRoot, ROOT, testIf } from "./helpers";
 
 // `patchcord lab` end to end, as a person runs it: every scene (ipvlan inside a guest kernel on

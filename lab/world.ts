@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCommand, RunResult } from "../../kernel/run";
-import { shellJoin } from "../../kernel/ops";
+import { runCommand, RunResult } from "../shared/kernel/run";
+import { shellJoin } from "../shared/kernel/ops";
 
 /**
  * The lab's throwaway world: network namespaces named with a per-run prefix, a scratch directory

@@ -1,16 +1,16 @@
-import type { Invocation } from "../../cni/env";
-import { Op } from "../ops";
-import { parseIP, parsePrefix } from "../../net/ip";
-import { parseBridgeConfig } from "../../../plugins/bridge/config";
-import { planAdd as bridgePlan, planVlanGateway } from "../../../plugins/bridge/plan";
-import { parseVethRoutedConfig } from "../../../plugins/veth-routed/config";
-import { planAdd as routedPlan } from "../../../plugins/veth-routed/plan";
-import { parseMacvlanConfig } from "../../../plugins/macvlan/config";
-import { planAdd as macvlanPlan } from "../../../plugins/macvlan/plan";
-import { parseIpvlanConfig } from "../../../plugins/ipvlan/config";
-import { planAdd as ipvlanPlan } from "../../../plugins/ipvlan/plan";
-import { undoPlan } from "../apply";
-import { translate } from "./translate";
+import type { Invocation } from "../../shared/cni/env";
+import { Op } from "../../shared/kernel/ops";
+import { parseIP, parsePrefix } from "../../shared/net/ip";
+import { parseBridgeConfig } from "../../plugins/bridge/config";
+import { planAdd as bridgePlan, planVlanGateway } from "../../plugins/bridge/plan";
+import { parseVethRoutedConfig } from "../../plugins/veth-routed/config";
+import { planAdd as routedPlan } from "../../plugins/veth-routed/plan";
+import { parseMacvlanConfig } from "../../plugins/macvlan/config";
+import { planAdd as macvlanPlan } from "../../plugins/macvlan/plan";
+import { parseIpvlanConfig } from "../../plugins/ipvlan/config";
+import { planAdd as ipvlanPlan } from "../../plugins/ipvlan/plan";
+import { undoPlan } from "../../shared/kernel/apply";
+import { translate } from "../../shared/kernel/netlink/translate";
 
 const words = (line: string) => line.split(" ");
 

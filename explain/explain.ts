@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
-import type { Conflist } from "../../cni/conflist";
-import type { Invocation } from "../../cni/env";
-import { CniError } from "../../cni/errors";
-import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../../cni/names";
-import { eachArg } from "../args";
-import { pluginNames } from "../main";
+import type { Conflist } from "../shared/cni/conflist";
+import type { Invocation } from "../shared/cni/env";
+import { CniError } from "../shared/cni/errors";
+import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../shared/cni/names";
+import { eachArg } from "../cli/args";
+import { pluginNames } from "../cli/plugins";
 import { explainPlugin } from "./plan-plugin";
 
 export interface ExplainOptions {

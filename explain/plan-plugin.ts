@@ -1,25 +1,25 @@
-import type { Invocation } from "../../cni/env";
-import type { Result } from "../../cni/result";
-import { renderShell, deleteLink, Op } from "../../kernel/ops";
-import { findLink } from "../../kernel/query";
-import { formatPrefix } from "../../net/ip";
-import { masqBackend } from "../../plugin/ipmasq";
-import { resolveMaster } from "../../plugin/master";
-import { hostVethName, randomMac } from "../../plugin/veth";
-import { unmasqueradeOps } from "../../netfilter/masquerade";
-import { bridgeState } from "../../../plugins/bridge/bridge";
-import { parseBridgeConfig } from "../../../plugins/bridge/config";
-import { addInputFor, planAdd as bridgePlan, planCreateBridge, planVlanGateway, vlanGatewayNames } from "../../../plugins/bridge/plan";
-import { parseHostLocalConfig } from "../../../plugins/host-local/config";
-import { addWith } from "../../../plugins/host-local/host-local";
-import { PreviewStore } from "../../../plugins/host-local/preview";
-import { rangeFor } from "../../../plugins/host-local/range-set";
-import { parseIpvlanConfig } from "../../../plugins/ipvlan/config";
-import { planAdd as ipvlanPlan } from "../../../plugins/ipvlan/plan";
-import { parseMacvlanConfig } from "../../../plugins/macvlan/config";
-import { planAdd as macvlanPlan } from "../../../plugins/macvlan/plan";
-import { parseVethRoutedConfig } from "../../../plugins/veth-routed/config";
-import { planAdd as routedPlan } from "../../../plugins/veth-routed/plan";
+import type { Invocation } from "../shared/cni/env";
+import type { Result } from "../shared/cni/result";
+import { renderShell, deleteLink, Op } from "../shared/kernel/ops";
+import { findLink } from "../shared/kernel/query";
+import { formatPrefix } from "../shared/net/ip";
+import { masqBackend } from "../shared/plugin/ipmasq";
+import { resolveMaster } from "../shared/plugin/master";
+import { hostVethName, randomMac } from "../shared/plugin/veth";
+import { unmasqueradeOps } from "../shared/netfilter/masquerade";
+import { bridgeState } from "../plugins/bridge/bridge";
+import { parseBridgeConfig } from "../plugins/bridge/config";
+import { addInputFor, planAdd as bridgePlan, planCreateBridge, planVlanGateway, vlanGatewayNames } from "../plugins/bridge/plan";
+import { parseHostLocalConfig } from "../plugins/host-local/config";
+import { addWith } from "../plugins/host-local/host-local";
+import { PreviewStore } from "../plugins/host-local/preview";
+import { rangeFor } from "../plugins/host-local/range-set";
+import { parseIpvlanConfig } from "../plugins/ipvlan/config";
+import { planAdd as ipvlanPlan } from "../plugins/ipvlan/plan";
+import { parseMacvlanConfig } from "../plugins/macvlan/config";
+import { planAdd as macvlanPlan } from "../plugins/macvlan/plan";
+import { parseVethRoutedConfig } from "../plugins/veth-routed/config";
+import { planAdd as routedPlan } from "../plugins/veth-routed/plan";
 
 /**
  * What one patchcord plugin of a conflist would do, as shell lines: the same planners the plugins

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Conflist } from "../../cni/conflist";
+import type { Conflist } from "../shared/cni/conflist";
 import type { World } from "./world";
 
 

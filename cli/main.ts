@@ -1,33 +1,22 @@
-import { inProcessPlugins } from "../cni/in-process";
-import { SUPPORTED_VERSIONS, versionResponse } from "../cni/versions";
-import { PATCHCORD_VERSION } from "../version";
+import { inProcessPlugins } from "../shared/cni/in-process";
+import { SUPPORTED_VERSIONS, versionResponse } from "../shared/cni/versions";
+import { PATCHCORD_VERSION } from "../shared/version";
+import { PLUGINS, pluginFor, pluginNames } from "./plugins";
 
 /**
  * The multi-call binary: one executable, installed once and linked under each plugin's name.
  * It dispatches on the name it was invoked as (argv[0]), never on the config's `type`, because a
  * delegated IPAM plugin receives its parent's config.
- *
- * Plugins are required on first use, so a run evaluates only the modules of the plugin it is
- * (the bundler keeps each module's body in a function until then).
  */
-type Runner = (name: string) => Promise<number>;
-const PLUGINS: Record<string, () => Runner> = {
-  bridge: () => require("../../plugins/bridge/main").runBridge,
-  "host-local": () => require("../../plugins/host-local/main").runHostLocal,
-  ipvlan: () => require("../../plugins/ipvlan/main").runIpvlan,
-  macvlan: () => require("../../plugins/macvlan/main").runMacvlan,
-  "veth-routed": () => require("../../plugins/veth-routed/main").runVethRouted,
-};
 
 /** Subcommands of `patchcord` beside the plugin names, loaded on first use too. */
 const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
-  lab: () => require("./lab/lab").runLab,
-  explain: () => require("./explain/explain").runExplain,
+  lab: () => require("../lab/lab").runLab,
+  explain: () => require("../explain/explain").runExplain,
+  agent: () => require("../agent/main").runAgent,
 };
 
-inProcessPlugins["host-local"] = (env, stdin) => require("../../plugins/host-local/main").runHostLocalInProcess(env, stdin);
-
-export const pluginNames = (): string[] => Object.keys(PLUGINS);
+inProcessPlugins["host-local"] = (env, stdin) => require("../plugins/host-local/main").runHostLocalInProcess(env, stdin);
 
 function usage(): string {
   return [
@@ -37,15 +26,17 @@ function usage(): string {
     "patchcord lab [--help]: the article's topologies wired by the plugins, checked, explained, removed",
     "patchcord explain CONFLIST [--command ADD|DEL] [--netns PATH] [--ifname NAME] [--container-id ID]:",
     "  what a plugin run would do to the kernel, as a shell script, without doing it",
+    "patchcord agent [--help]: the Kubernetes node agent (installs the plugins, writes the conflist, routes to other nodes)",
   ].join("\n");
 }
 
 export async function main(argv0: string, args: string[]): Promise<number> {
-  let name = argv0.slice(argv0.lastIndexOf("/") + 1);
-  if (!PLUGINS[name] && (name === "patchcord" || name.startsWith("patchcord"))) {
+  const invokedAs = argv0.slice(argv0.lastIndexOf("/") + 1);
+  let name = pluginFor(invokedAs);
+  if (!name && invokedAs.startsWith("patchcord")) {
     const sub = args[0];
-    if (sub && SUBCOMMANDS[sub]) return SUBCOMMANDS[sub]()(args.slice(1));
-    if (sub && PLUGINS[sub]) name = sub;
+    if (sub && Object.hasOwn(SUBCOMMANDS, sub)) return SUBCOMMANDS[sub]()(args.slice(1));
+    if (sub && pluginFor(sub)) name = pluginFor(sub);
     else if (sub === "--version" || sub === "version") {
       console.log(`patchcord ${PATCHCORD_VERSION}`);
       return 0;
@@ -54,9 +45,8 @@ export async function main(argv0: string, args: string[]): Promise<number> {
       return sub === undefined || sub === "--help" || sub === "help" ? 0 : 2;
     }
   }
-  const load = PLUGINS[name];
-  if (!load) {
-    console.error(`patchcord: unknown plugin name ${JSON.stringify(name)}\n${usage()}`);
+  if (!name) {
+    console.error(`patchcord: unknown plugin name ${JSON.stringify(invokedAs)}\n${usage()}`);
     return 2;
   }
   // VERSION is the same answer for every plugin: give it before loading any plugin code.
@@ -64,5 +54,5 @@ export async function main(argv0: string, args: string[]): Promise<number> {
     console.log(versionResponse());
     return 0;
   }
-  return load()(name);
+  return PLUGINS[name]()(name);
 }
