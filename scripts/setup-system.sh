@@ -11,11 +11,14 @@
 #     qemu-system-x86, linux-image-amd64, busybox-static, xz-utils: the QEMU VM on Debian's kernel
 #     tiny-initramfs: fills linux-image-amd64's initramfs dependency without initramfs-tools and udev
 #   golang-go, golang-github-appc-cni-dev: the conformance driver, built offline on libcni
+#   containerd, runc: the cluster test starts a real container with the agent's conflist
+#   openssl: the Kubernetes API stand-in's CA and certificate; curl: the agents' health endpoints
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 util-linux procps iputils-ping nftables iptables containernetworking-plugins time \
   user-mode-linux kmod gcc libc6-dev qemu-system-x86 linux-image-amd64 busybox-static xz-utils tiny-initramfs \
-  golang-go golang-github-appc-cni-dev ca-certificates >/dev/null
+  golang-go golang-github-appc-cni-dev ca-certificates \
+  containerd runc openssl curl >/dev/null
 echo "system packages installed"
