@@ -13,7 +13,7 @@ import { PLUGINS, pluginFor, pluginNames } from "./plugins";
 const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
   lab: () => require("../lab/lab").runLab,
   explain: () => require("../explain/explain").runExplain,
-  agent: () => require("../agent/main").runAgent,
+  agent: () => async (args) => (await require("./agent-loader").loadAgent())(args),
 };
 
 inProcessPlugins["host-local"] = (env, stdin) => require("../plugins/host-local/main").runHostLocalInProcess(env, stdin);

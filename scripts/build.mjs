@@ -16,12 +16,12 @@ const args = new Set(process.argv.slice(2));
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { stdio: ["ignore", "inherit", "inherit"], cwd: root, ...opts });
 const mib = (f) => (statSync(f).size / 1048576).toFixed(1) + " MiB";
 
-function bunCompile(entry, out) {
+function bunCompile(entry, out, embed = []) {
   mkdirSync(dirname(out), { recursive: true });
   // --bytecode needs CommonJS output; --minify shortens what the runtime has to load. A plugin runs
   // as root in whatever directory the runtime is in: it must not pick up a .env or bunfig.toml there.
   const noAutoload = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
-  run(bun, ["build", "--compile", "--bytecode", "--minify", "--format=cjs", "--target=bun", ...noAutoload, entry, "--outfile", out], { stdio: ["ignore", "ignore", "inherit"] });
+  run(bun, ["build", "--compile", "--bytecode", "--minify", "--format=cjs", "--target=bun", ...noAutoload, entry, ...embed, "--outfile", out], { stdio: ["ignore", "ignore", "inherit"] });
 }
 
 function linkPlugins(dir, binary) {
@@ -50,7 +50,11 @@ function buildSea(entry, out) {
 if (!existsSync(bun)) throw new Error(`Bun not found at ${bun}: run npm ci`);
 run(process.execPath, [join(root, "scripts/build-schemas.mjs")]);
 const main = join(root, "dist/bin/patchcord");
-bunCompile("cli/entry.ts", main);
+// The agent (with the Kubernetes client) is bundled on its own and embedded as a file: in the
+// plugins' bundle it would slow every CNI call's start-up (cli/agent-loader.ts).
+const agentBundle = join(root, "dist/agent.bundle");
+run(bun, ["build", "--minify", "--format=cjs", "--target=bun", "agent/bundle-entry.ts", "--outfile", agentBundle], { stdio: ["ignore", "ignore", "inherit"] });
+bunCompile("cli/entry.ts", main, [agentBundle]);
 linkPlugins(join(root, "dist/bin"), "patchcord");
 console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode); links: ${PLUGINS.join(", ")}`);
 if (args.has("--empty") || args.has("--sea")) {
