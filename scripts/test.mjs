@@ -24,7 +24,8 @@ console.log("\n== cnitool driver");
 const built = spawnSync("conformance/cnitool/build.sh", [], { cwd: root, stdio: "inherit" });
 const typeErrors = step("type-check", ["node_modules/typescript/bin/tsc", "-p", "."]) !== 0 ? 1 : 0;
 rmSync(resultsFile, { force: true });
-const jest = step("tests", ["node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${resultsFile}`, ...process.argv.slice(2)]);
+// @kubernetes/client-node is ESM only: jest loads it through Node's VM modules.
+const jest = step("tests", ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning", "node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${resultsFile}`, ...process.argv.slice(2)]);
 
 // Tests that need kernel features this kernel lacks (bridge VLAN filtering, ipvlan, dummy links)
 // run in one guest kernel, all of them in one boot: User-Mode Linux where it boots, else a QEMU VM
