@@ -13,6 +13,7 @@
 #   golang-go, golang-github-appc-cni-dev: the conformance driver, built offline on libcni
 #   containerd, runc: the cluster test starts a real container with the agent's conflist
 #   openssl: the Kubernetes API stand-in's CA and certificate; curl: the agents' health endpoints
+#   buildah, debootstrap: the agent's image, built from the Dockerfile on a local Debian base (no registry)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -20,5 +21,5 @@ apt-get install -y -qq --no-install-recommends \
   iproute2 util-linux procps iputils-ping nftables iptables containernetworking-plugins time \
   user-mode-linux kmod gcc libc6-dev qemu-system-x86 linux-image-amd64 busybox-static xz-utils tiny-initramfs \
   golang-go golang-github-appc-cni-dev ca-certificates \
-  containerd runc openssl curl >/dev/null
+  containerd runc openssl curl buildah debootstrap >/dev/null
 echo "system packages installed"
