@@ -1,4 +1,4 @@
-import { ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "../../shared/kernel/run";
@@ -26,7 +26,6 @@ let ctr = "";
 // The image as a docker-archive (build.sh --archive), the form kind and minikube load into nodes.
 const work = mkdtempSync("/var/tmp/pc-image-test.");
 const archive = join(work, "patchcord.tar");
-let containerd: ChildProcess | undefined;
 
 const buildah = (...argv: string[]) => runCommand(["buildah", ...argv]);
 /** A command inside the image, without network (nothing in it should need one). */
@@ -46,11 +45,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (ctr) await buildah("rm", ctr);
-  if (containerd && containerd.exitCode === null) {
-    const exited = new Promise((resolve) => containerd!.once("exit", resolve));
-    containerd.kill("SIGTERM");
-    await exited;
-  }
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -106,7 +100,9 @@ describe("the patchcord image", () => {
     async () => {
       expect(existsSync(archive)).toBe(true);
       // A containerd of this test's own: its own root, state and socket, the CRI plugin off (so it
-      // reads no CNI config and touches nothing of the machine's), stopped in afterAll.
+      // reads no CNI config), in a private mount namespace with tmpfs on /run and /opt, where
+      // containerd, its shims and ctr put fifos, runc state and plugins whatever the config says:
+      // nothing of it reaches the machine's own directories.
       const sock = join(work, "containerd.sock");
       writeFileSync(
         join(work, "config.toml"),
@@ -122,13 +118,17 @@ describe("the patchcord image", () => {
           "",
         ].join("\n"),
       );
-      containerd = spawn("containerd", ["--config", join(work, "config.toml")], { stdio: "ignore" });
-      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
-      const ctrCmd = (...argv: string[]) => runCommand(["ctr", "--address", sock, "--namespace", "k8s.io", ...argv]);
-      expect(await ctrCmd("images", "import", archive)).toMatchObject({ code: 0 });
-      // The name the manifests' `image: patchcord:<version>` resolves to.
-      expect((await ctrCmd("images", "ls", "-q")).stdout.split("\n")).toContain(`docker.io/library/patchcord:${version}`);
-      const run = await ctrCmd("run", "--rm", `docker.io/library/patchcord:${version}`, `pc-image-test-${process.pid}`, "/usr/local/bin/patchcord", "--version");
+      const script = [
+        "set -eu",
+        "mount -t tmpfs pc-image-run /run && mount -t tmpfs pc-image-opt /opt",
+        'containerd --config "$1" >"$5/containerd.log" 2>&1 & pid=$!',
+        "trap 'kill $pid; wait $pid' EXIT",
+        'i=0; while [ ! -S "$2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+        'ctr --address "$2" --namespace k8s.io images import "$3" >/dev/null',
+        'ctr --address "$2" --namespace k8s.io images ls -q | grep -qxF "docker.io/library/patchcord:$4"',
+        'ctr --address "$2" --namespace k8s.io run --rm "docker.io/library/patchcord:$4" "pc-image-test-$$" /usr/local/bin/patchcord --version',
+      ].join("\n");
+      const run = await runCommand(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", join(work, "config.toml"), sock, archive, version, work]);
       expect(run).toMatchObject({ code: 0, stdout: `patchcord ${version}\n` });
     },
   );
