@@ -1,6 +1,172 @@
-import { KubeConfig } from "@kubernetes/client-node";
-export async function runAgent(args: string[]): Promise<number> {
-  void new KubeConfig();
-  console.error("patchcord agent: not yet", args);
-  return 2;
+import { renderConflist, writeConflist } from "./conflist";
+import { startHealthServer, type Check, type HealthServer } from "./health";
+import { havePortmap, installPlugins } from "./install";
+import { connectKube, KubeConfigError, type NodeApi } from "./kube";
+import { createLog, errorMessage, Notes, type Log } from "./log";
+import { syncMasquerade } from "./masquerade";
+import { NodeWatcher } from "./node-watch";
+import { parseAgentArgs, usage, type AgentOptions } from "./options";
+import { describeReasons, reconcileOnce, ReconcileScheduler, type Effects } from "./reconcile";
+import { syncRoutes } from "./routes";
+import { uninstall } from "./uninstall";
+import { uplinkMtu } from "./uplink";
+
+/**
+ * `patchcord agent`: wires the node watcher, the reconcile scheduler, the resync timer and the
+ * health server together, and takes them down again on SIGTERM/SIGINT. Stopping removes nothing:
+ * a DaemonSet rollout restarts the agent and the node's pods must not notice.
+ */
+
+const EFFECTS: Effects = { installPlugins, havePortmap, renderConflist, writeConflist, syncRoutes, syncMasquerade, uplinkMtu };
+
+/** A burst of watch events within this window makes one reconcile. */
+const SETTLE_MS = 50;
+
+export interface AgentDeps {
+  env?: NodeJS.ProcessEnv;
+  log?: Log;
+  effects?: Effects;
+  /** For tests: the API instead of one built from the kubeconfig / in-cluster config. */
+  api?: NodeApi;
+  /** Resolves when the agent should stop; default: the first SIGTERM or SIGINT. */
+  stopSignal?: Promise<string>;
+  /** Called once the health server is up (tests learn the port). */
+  onStarted?: (info: { healthAddress: string }) => void;
+}
+
+export async function runAgent(args: string[], deps: AgentDeps = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  const log = deps.log ?? createLog();
+  const parsed = parseAgentArgs(args, env);
+  switch (parsed.command) {
+    case "help":
+      console.log(usage());
+      return 0;
+    case "error":
+      console.error(`patchcord agent: ${parsed.message}`);
+      return 2;
+    case "uninstall":
+      try {
+        await uninstall({ binDir: parsed.options.cniBinDir, confDir: parsed.options.cniConfDir, ipamDataDir: parsed.options.ipamDataDir, log });
+        return 0;
+      } catch (e) {
+        log(`uninstall failed: ${errorMessage(e)}`);
+        return 1;
+      }
+    case "run":
+      return runNodeAgent(parsed.options, deps, log);
+  }
+}
+
+async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise<number> {
+  let api: NodeApi;
+  try {
+    api = deps.api ?? connectKube({ kubeconfig: o.kubeconfig, apiServer: o.apiServer }, deps.env ?? process.env);
+  } catch (e) {
+    if (!(e instanceof KubeConfigError)) throw e;
+    console.error(`patchcord agent: ${e.message}`);
+    return 2;
+  }
+  const effects = deps.effects ?? EFFECTS;
+  const notes = new Notes(log);
+  const resyncMs = o.resyncSeconds * 1000;
+  // The loop ticks at least once per resync; three missed ticks (and never under 10 s) is a hang.
+  const liveLimitMs = Math.max(3 * resyncMs, 10_000);
+  let lastTick = Date.now();
+  let ready: Check = { ok: false, reason: "starting" };
+  let readyOnce = false;
+
+  log(
+    `patchcord agent for node ${o.nodeName}: API ${api.server}, mode ${o.mode}, mtu ${o.mtu || "uplink"}, masquerade ${o.masquerade ? "on" : "off"}, ` +
+      `bin ${o.cniBinDir}, conf ${o.cniConfDir}, ipam ${o.ipamDataDir}, resync ${o.resyncSeconds} s`,
+  );
+
+  const watcher = new NodeWatcher({ api, log, resyncMs, onChange: (reason) => scheduler.request(reason) });
+  const scheduler = new ReconcileScheduler(
+    async (reasons, install) => {
+      try {
+        const result = await reconcileOnce(
+          watcher.synced ? watcher.list() : undefined,
+          { install },
+          {
+            nodeName: o.nodeName,
+            mode: o.mode,
+            mtu: o.mtu,
+            masquerade: o.masquerade,
+            clusterCIDRs: o.clusterCIDRs,
+            binDir: o.cniBinDir,
+            confDir: o.cniConfDir,
+            dataDir: o.ipamDataDir,
+            source: process.execPath,
+          },
+          effects,
+          log,
+          notes,
+        );
+        if (result.changes.length) log(`reconciled (${describeReasons(reasons)}): ${result.changes.join("; ")}`);
+        ready = { ok: result.ready, reason: result.reason };
+        if (result.ready && !readyOnce) {
+          readyOnce = true;
+          log(`ready after ${Math.round(process.uptime() * 1000)} ms`);
+        }
+      } catch (e) {
+        ready = { ok: false, reason: `last reconcile failed: ${errorMessage(e)}` };
+        throw e;
+      } finally {
+        lastTick = Date.now();
+      }
+    },
+    { settleMs: SETTLE_MS, retry: { initialMs: 1000, maxMs: resyncMs }, log },
+  );
+
+  let health: HealthServer;
+  try {
+    health = await startHealthServer(
+      o.health.host,
+      o.health.port,
+      {
+        live: () => {
+          const stuck = scheduler.runningSince !== undefined && Date.now() - scheduler.runningSince > liveLimitMs;
+          if (stuck) return { ok: false, reason: `a reconcile has been running for ${Math.round((Date.now() - scheduler.runningSince!) / 1000)} s` };
+          const quiet = Date.now() - lastTick;
+          return quiet > liveLimitMs ? { ok: false, reason: `control loop has not ticked for ${Math.round(quiet / 1000)} s` } : { ok: true, reason: "ok" };
+        },
+        ready: () => ready,
+      },
+      log,
+    );
+  } catch (e) {
+    log(`cannot serve health endpoints on ${o.health.host}:${o.health.port}: ${errorMessage(e)}`);
+    return 1;
+  }
+  deps.onStarted?.({ healthAddress: health.address });
+
+  // The resync: a fresh LIST happens in the watcher on the same period; this re-applies the
+  // desired state (and re-installs the binaries) even when nothing changed or the API is away.
+  const resync = setInterval(() => {
+    if (scheduler.runningSince === undefined) lastTick = Date.now();
+    scheduler.request("resync", true);
+  }, resyncMs);
+  watcher.start();
+  scheduler.request("start", true, 0);
+
+  const why = await (deps.stopSignal ?? signalled());
+  log(`${why}: stopping (the conflist, binaries, routes and rules stay in place)`);
+  clearInterval(resync);
+  await Promise.all([watcher.stop(), health.close()]);
+  await scheduler.stop();
+  log("stopped");
+  return 0;
+}
+
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(sig);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
 }

@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import { accessSync, chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, Stats, unlinkSync } from "node:fs";
+import { checkDir, fsyncDir, Log, removeLeftoverTemps, tempName } from "./atomic-file";
+
+export type { Log } from "./atomic-file";
+
+/**
+ * Installs the multi-call binary into the CNI bin dir under `patchcord-<plugin>` names, which no
+ * other project uses, so we never replace someone else's `bridge` or `host-local`.
+ *
+ * One copy is written to a dot-named temp file in the bin dir itself (same filesystem), fsync'd,
+ * and every name that needs it becomes a hard link of that copy renamed into place: five names
+ * cost one file's disk, and a running plugin keeps its old inode (rename never writes into a busy
+ * file, so there is no ETXTBSY). A name already holding the same bytes is left alone, so a restart
+ * changes nothing, and no other file in the bin dir is ever touched.
+ */
+export const INSTALLED_PLUGINS = ["bridge", "veth-routed", "host-local", "macvlan", "ipvlan"];
+
+const PREFIX = "patchcord-";
+const TEMP_PURPOSE = "install";
+const MODE = 0o755;
+
+export function installedNames(): string[] {
+  return INSTALLED_PLUGINS.map((p) => PREFIX + p);
+}
+
+/** The reference portmap (the conflist chains it only when it is there). */
+export const havePortmap = (binDir: string): boolean => {
+  try {
+    const path = `${checkDir(binDir, "CNI bin dir")}/portmap`;
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** SHA-256 of a file, read in 1 MiB pieces (the binary is about 100 MiB). */
+export function fileDigest(path: string): string {
+  const hash = createHash("sha256");
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
+const lstatOrUndefined = (path: string): Stats | undefined => {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+};
+
+/**
+ * Compares files with `source` by identity first (same inode: a hard link of it, or of a file we
+ * already found equal), then by size, then by content. Each inode is hashed at most once.
+ */
+export class SameContent {
+  private readonly size: number;
+  private readonly equalInodes = new Set<string>();
+  private readonly differentInodes = new Set<string>();
+  private digest?: string;
+
+  constructor(private readonly source: string) {
+    const st = statSync(source);
+    if (!st.isFile()) throw new Error(`${source} is not a regular file`);
+    this.size = st.size;
+    this.equalInodes.add(`${st.dev}:${st.ino}`);
+  }
+
+  /** Why `st` (the lstat of `path`) is not the source's content, or undefined when it is. */
+  difference(path: string, st: Stats | undefined): string | undefined {
+    if (!st) return "was missing";
+    if (!st.isFile()) return "was not a regular file";
+    const inode = `${st.dev}:${st.ino}`;
+    if (this.equalInodes.has(inode)) return undefined;
+    if (this.differentInodes.has(inode) || st.size !== this.size) {
+      this.differentInodes.add(inode);
+      return "had other content";
+    }
+    this.digest ??= fileDigest(this.source);
+    if (fileDigest(path) === this.digest) {
+      this.equalInodes.add(inode);
+      return undefined;
+    }
+    this.differentInodes.add(inode);
+    return "had other content";
+  }
+}
+
+export async function installPlugins(opts: { source: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {
+  const { source, log } = opts;
+  const binDir = checkDir(opts.binDir, "CNI bin dir");
+  if (!source.startsWith("/")) throw new Error(`install source ${JSON.stringify(source)} must be an absolute path`);
+  if (!lstatOrUndefined(binDir)) {
+    mkdirSync(binDir, { recursive: true, mode: 0o755 });
+    log(`created ${binDir}: the CNI bin dir did not exist`);
+  }
+  removeLeftoverTemps(binDir, TEMP_PURPOSE, log);
+
+  const same = new SameContent(source);
+  const todo: { name: string; why: string }[] = [];
+  for (const name of installedNames()) {
+    const st = lstatOrUndefined(`${binDir}/${name}`);
+    let why = same.difference(`${binDir}/${name}`, st);
+    if (!why && st && (st.mode & 0o111) === 0) why = "was not executable";
+    if (why) todo.push({ name, why });
+  }
+  if (!todo.length) return { changed: [] };
+
+  const temp = `${binDir}/${tempName(TEMP_PURPOSE)}`;
+  try {
+    copyFileSync(source, temp, constants.COPYFILE_EXCL);
+    chmodSync(temp, MODE);
+    const fd = openSync(temp, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    todo.forEach(({ name, why }, i) => {
+      // rename() moves a name, so each target gets its own link of the one copy first.
+      const link = temp.replace(/\.tmp$/, `.${i}.tmp`);
+      linkSync(temp, link);
+      renameSync(link, `${binDir}/${name}`);
+      log(`installed ${binDir}/${name}: it ${why}`);
+    });
+  } finally {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // never created
+    }
+  }
+  fsyncDir(binDir);
+  return { changed: todo.map((t) => t.name) };
+}
