@@ -218,13 +218,7 @@ export async function syncRoutes(desired: NodeRoute[], log: Log): Promise<{ adde
 
   let removed = 0;
   for (const o of remove) {
-    try {
-      await ip(deleteArgs(o));
-    } catch (e) {
-      // Gone already (a link went down and took it): what we wanted.
-      if (!/No such process/.test((e as Error).message)) throw e;
-      continue;
-    }
+    if (!(await deleteRoute(o))) continue;
     removed++;
     log(`route ${o.dst}${o.via ? ` via ${o.via}` : ""} removed: ${desired.some((d) => checkNodeRoute(d).route?.dst === o.dst) ? "its node cannot be routed to directly now" : "no node has this pod CIDR"}`);
   }
@@ -232,16 +226,22 @@ export async function syncRoutes(desired: NodeRoute[], log: Log): Promise<{ adde
   return { added, replaced, removed, offLink };
 }
 
+/** Deletes one of our routes; false when it was gone already (a link went down and took it). */
+async function deleteRoute(o: Parameters<typeof deleteArgs>[0]): Promise<boolean> {
+  try {
+    await ip(deleteArgs(o));
+    return true;
+  } catch (e) {
+    if (!/No such process/.test((e as Error).message)) throw e;
+    return false;
+  }
+}
+
 /** Removes every route with our protocol, both families; returns how many. */
 export async function removeAllRoutes(log: Log): Promise<number> {
   let removed = 0;
   for (const o of await listOurs()) {
-    try {
-      await ip(deleteArgs(o));
-    } catch (e) {
-      if (!/No such process/.test((e as Error).message)) throw e;
-      continue;
-    }
+    if (!(await deleteRoute(o))) continue;
     removed++;
     log(`route ${o.dst}${o.via ? ` via ${o.via}` : ""} removed: uninstalling patchcord`);
   }

@@ -1,7 +1,7 @@
 import { inProcessPlugins } from "../shared/cni/in-process";
 import { SUPPORTED_VERSIONS, versionResponse } from "../shared/cni/versions";
 import { PATCHCORD_VERSION } from "../shared/version";
-import { PLUGINS, pluginFor, pluginNames } from "./plugins";
+import { PLUGINS, PREFIXED, pluginFor, pluginNames } from "./plugins";
 
 /**
  * The multi-call binary: one executable, installed once and linked under each plugin's name.
@@ -16,7 +16,10 @@ const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
   agent: () => async (args) => (await require("./agent-loader").loadAgent())(args),
 };
 
-inProcessPlugins["host-local"] = (env, stdin) => require("../plugins/host-local/main").runHostLocalInProcess(env, stdin);
+// A delegated host-local that is this very executable runs in-process, under either of its names.
+for (const name of ["host-local", `${PREFIXED}host-local`]) {
+  inProcessPlugins[name] = (env, stdin) => require("../plugins/host-local/main").runHostLocalInProcess(env, stdin);
+}
 
 function usage(): string {
   return [

@@ -77,3 +77,19 @@ test("explain() says where and why a plugin would fail, and stops there", async 
   const lines = await explain({ file: "x", command: "ADD", netns: "/run/netns/p", ifname: "eth0", containerId: "c" }, list);
   expect(lines.slice(-2)).toEqual(["# veth-routed would fail here: error 7: mtu: 20 is below 68, the smallest MTU a link can have (0 keeps the default)", "exit 1"]);
 });
+
+test("explain() knows the agent's conflist: plugins named patchcord-<name>, IPAM patchcord-host-local", async () => {
+  const dataDir = join(dir, "ipam");
+  const list = {
+    cniVersion: "1.0.0",
+    name: "patchcord",
+    plugins: [
+      { type: "patchcord-veth-routed", mtu: 1450, ipMasq: false, ipam: { type: "patchcord-host-local", dataDir, ranges: [[{ subnet: "10.244.1.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] } },
+      { type: "portmap", capabilities: { portMappings: true } },
+    ],
+  };
+  const lines = await explain({ file: "x", command: "ADD", netns: "/run/netns/p1", ifname: "eth0", containerId: "c1" }, list);
+  expect(lines).toContain("# 1. patchcord-veth-routed");
+  expect(lines).toContain("# IPAM host-local: would reserve 10.244.1.2/24 (gateway 10.244.1.1) for c1/eth0");
+  expect(lines.some((l) => l.startsWith("ip link add "))).toBe(true);
+});

@@ -4,7 +4,7 @@ import type { Invocation } from "../shared/cni/env";
 import { CniError } from "../shared/cni/errors";
 import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../shared/cni/names";
 import { eachArg } from "../cli/args";
-import { pluginNames } from "../cli/plugins";
+import { pluginFor } from "../cli/plugins";
 import { explainPlugin } from "./plan-plugin";
 
 export interface ExplainOptions {
@@ -70,11 +70,12 @@ export async function explain(o: ExplainOptions, list: Conflist): Promise<string
   for (const [i, plugin] of order.entries()) {
     const type = String(plugin.type ?? "");
     const raw = { cniVersion: list.cniVersion, name: list.name, ...plugin };
-    const ours = pluginNames().includes(type);
+    // The agent's conflists name our plugins patchcord-<name>.
+    const ours = pluginFor(type);
     lines.push("", `# ${i + 1}. ${type}${ours ? "" : " (not a patchcord plugin: runs as its own executable, not explained)"}`);
     if (!ours) continue;
     try {
-      lines.push(...(await explainPlugin(o.command, type, raw, inv)).lines);
+      lines.push(...(await explainPlugin(o.command, ours, raw, inv)).lines);
     } catch (e) {
       const msg = e instanceof CniError ? `error ${e.code}: ${e.message}` : (e as Error).message;
       lines.push(`# ${type} would fail here: ${msg}`, "exit 1");

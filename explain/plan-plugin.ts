@@ -1,5 +1,6 @@
 import type { Invocation } from "../shared/cni/env";
 import type { Result } from "../shared/cni/result";
+import { pluginFor } from "../cli/plugins";
 import { renderShell, deleteLink, Op } from "../shared/kernel/ops";
 import { findLink } from "../shared/kernel/query";
 import { formatPrefix } from "../shared/net/ip";
@@ -36,6 +37,8 @@ type Ipam = Pick<Result, "ips" | "routes" | "dns">;
 type Raw = Record<string, unknown>;
 
 const ipamOf = (raw: Raw): Raw | undefined => raw.ipam as Raw | undefined;
+/** Whether the IPAM plugin is our host-local, under its own name or as patchcord-host-local. */
+const isHostLocal = (type: unknown): boolean => typeof type === "string" && pluginFor(type) === "host-local";
 
 /** host-local's answer for this attachment, from a read-only look at its store. */
 function previewHostLocal(raw: Raw, inv: Invocation): { ipam: Ipam; lines: string[] } {
@@ -58,7 +61,7 @@ function ipamStep(raw: Raw, inv: Invocation): { ipam: Ipam; lines: string[] } {
   const ipam = ipamOf(raw);
   const type = ipam?.type;
   if (!type) return { ipam: {}, lines: ["# no IPAM: the interface gets no address"] };
-  if (type === "host-local") return previewHostLocal({ ...raw }, inv);
+  if (isHostLocal(type)) return previewHostLocal({ ...raw }, inv);
   return {
     ipam: { ips: [{ address: "198.51.100.2/24", gateway: "198.51.100.1" }] },
     lines: [`# IPAM ${String(type)} (not patchcord's): its addresses are known only when it runs;`, "#   198.51.100.2/24 (TEST-NET-2) stands in for them below"],
@@ -129,7 +132,7 @@ async function explainAdd(type: string, raw: Raw, inv: Invocation): Promise<Expl
 
 /** host-local's DEL: which addresses it would release (read from its store). */
 function hostLocalRelease(raw: Raw, inv: Invocation): { lines: string[]; addresses: string[] } {
-  if (ipamOf(raw)?.type !== "host-local") return { lines: ipamOf(raw)?.type ? [`# IPAM ${String(ipamOf(raw)?.type)} DEL runs (not patchcord's)`] : [], addresses: [] };
+  if (!isHostLocal(ipamOf(raw)?.type)) return { lines: ipamOf(raw)?.type ? [`# IPAM ${String(ipamOf(raw)?.type)} DEL runs (not patchcord's)`] : [], addresses: [] };
   const config = parseHostLocalConfig(raw, inv);
   const store = new PreviewStore(config.dataDir, String(raw.name));
   const held = store.findByOwner(inv.containerId, inv.ifname);

@@ -59,7 +59,7 @@ const GUESTS: Record<string, string> = { uml: "a User-Mode Linux kernel", vm: "a
 
 /** The ipvlan scene inside a guest kernel (scripts/kernel-run.sh of this checkout), or why not. */
 async function ipvlanInGuest(report: SceneReport, cnitool: string): Promise<void> {
-  const runner = join(dirname(process.execPath), "../shared/scripts/kernel-run.sh");
+  const runner = join(dirname(process.execPath), "../../scripts/kernel-run.sh");
   if (process.env.PATCHCORD_GUEST || !existsSync(runner)) {
     report.status = "skipped";
     report.reason = process.env.PATCHCORD_GUEST ? "no ipvlan even in this guest kernel" : "this kernel has no ipvlan and scripts/kernel-run.sh is not next to this binary";

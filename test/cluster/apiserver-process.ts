@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { Node, RecordedRequest } from "./apiserver";
+import type { ApiServer, Node, RecordedRequest } from "./apiserver";
 
 const ROOT = join(__dirname, "../..");
 export const BUN = join(ROOT, "node_modules/@oven/bun-linux-x64/bin/bun");
@@ -24,14 +24,7 @@ export interface ApiServerProcessOptions {
   startTimeoutMs?: number;
 }
 
-interface Ready {
-  url: string;
-  host: string;
-  port: number;
-  caFile: string;
-  tokenFile: string;
-  kubeconfigFile: string;
-}
+type Ready = Pick<ApiServer, "url" | "host" | "port" | "caFile" | "tokenFile" | "kubeconfigFile">;
 
 type Reply = { id: number; ok: boolean; error?: string; [k: string]: unknown };
 
