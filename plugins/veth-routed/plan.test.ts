@@ -49,8 +49,11 @@ test("planAdd() result: host veth and pod interface, the address alone, the defa
 
 test("planAdd() handles IPv6 (/128, nodad, ::/0, forwarding) and keeps IPAM's routes", () => {
   const lines = planAdd(input({}, { ips: [{ address: "fd00::5/64", gateway: "fd00::1" }], routes: [{ dst: "fd01::/64" }] })).plan.map(renderShell);
+  // No DAD on the host veth's link-local address, set before the link comes up (else it is tentative ~2 s).
+  expect(lines.findIndex((l) => l.endsWith("accept_dad=0"))).toBeLessThan(lines.findIndex((l) => l === `ip link set dev ${port} up`));
   expect(lines).toEqual(
     expect.arrayContaining([
+      `sysctl -w net/ipv6/conf/${port}/accept_dad=0`,
       `ip addr replace fd00::1/128 dev ${port} nodad`,
       `ip route add fd00::5/128 dev ${port}`,
       "sysctl -w net.ipv6.conf.all.forwarding=1",

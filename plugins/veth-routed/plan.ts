@@ -45,7 +45,12 @@ export function planAdd(input: AddInput): { plan: Plan; result: Omit<Result, "cn
     if (!routes.some((r) => r.dst === defaultDst(family))) routes.push({ dst: defaultDst(family), gw });
   }
 
-  const plan: Plan = [addVeth({ name: port, mac: input.hostMac, peer: ifname, peerNetns: netns, mtu, peerMac: input.containerMac }), setLink({ name: port, up: true })];
+  const plan: Plan = [addVeth({ name: port, mac: input.hostMac, peer: ifname, peerNetns: netns, mtu, peerMac: input.containerMac })];
+  // The node forwards to the pod with neighbour solicitations sent from the host veth's link-local
+  // address, which would stay tentative for DAD's ~2 s after the link comes up: a new pod's first
+  // IPv6 packets would wait that long. This veth has one peer, ours: no duplicate to detect.
+  if (families.includes(6)) plan.push(setSysctl({ key: `net/ipv6/conf/${port}/accept_dad`, value: 0, optional: true }));
+  plan.push(setLink({ name: port, up: true }));
   for (const ipc of ips) {
     const own = parsePrefix(ipc.address)!;
     const bits = hostBits(own.ip.family);

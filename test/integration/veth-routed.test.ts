@@ -98,6 +98,21 @@ describe("veth-routed", () => {
     expect((await lab.plugin(bin, env("DEL", "dual", pod), conf)).code).toBe(0);
   });
 
+  it("IPv6 reaches a pod from the first packet: another pod's ping to a pod just added answers at once", async () => {
+    const n = ++seq;
+    const conf = { cniVersion: "1.0.0", name: `vrnet${n}`, type: "veth-routed", ipam: { type: "host-local", dataDir: data.dir, ranges: [[{ subnet: `fd19:${n}::/64` }]] } };
+    const [a, b] = [await lab.addPod(`${n}fa`), await lab.addPod(`${n}fb`)];
+    expect((await lab.plugin(bin, env("ADD", "first-a", a), conf)).code).toBe(0);
+    expect(await reaches(nsOf(a), `fd19:${n}::1`, 5)).toBe(true);
+    expect((await lab.plugin(bin, env("ADD", "first-b", b), conf)).code).toBe(0);
+    // The node forwards to b with a neighbour solicitation from b's host veth: with that veth's
+    // link-local address in DAD (tentative ~2 s after it comes up) this first ping would time out.
+    const started = Date.now();
+    expect(await reaches(nsOf(a), `fd19:${n}::3`)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+    for (const [id, pod] of [["first-a", a], ["first-b", b]]) expect((await lab.plugin(bin, env("DEL", id, pod), conf)).code).toBe(0);
+  });
+
   it("ipMasq: masquerade entries added and removed; DEL without the netns cleans up", async () => {
     const { conf } = network("1.1.0", { ipMasq: true });
     const pod = await lab.addPod(`${seq}m`);
