@@ -3,7 +3,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand, RunResult } from "../../shared/kernel/run";
-import { BIN, REFERENCE_DIR, ROOT, runId } from "../integration/helpers";
+import { BIN, isRoot, REFERENCE_DIR, ROOT, runId, testIf } from "../integration/helpers";
 import { ApiServerProcess } from "./apiserver-process";
 import { makeNode } from "./nodes";
 
@@ -40,6 +40,31 @@ export const podCIDR6 = (i: number): string => `fd00:10:244:${i}::/64`;
 /** The plugin binaries the agent installs. */
 export const AGENT_BINARIES = ["bridge", "veth-routed", "host-local", "macvlan", "ipvlan"].map((p) => `patchcord-${p}`);
 export const CONFLIST = "00-patchcord.conflist";
+
+/** `it` for a cluster test: skipped with the reason where root, the binaries or Bun are missing (failing under CI). */
+export function clusterIt(extra: [boolean, string][] = []): jest.It {
+  const missing = [
+    [isRoot, "root"],
+    [existsSync(PATCHCORD), "the built binary (node scripts/build.mjs)"],
+    [existsSync(CNITOOL), "dist/cnitool (conformance/cnitool/build.sh)"],
+    [existsSync(BUN), "Bun (node_modules/@oven/bun-linux-x64)"],
+    ...extra,
+  ]
+    .filter(([ok]) => !ok)
+    .map(([, what]) => what);
+  return testIf(missing.length === 0, `the cluster tests need ${missing.join(", ")}`);
+}
+
+/** One cluster per test file, destroyed after it, with a check that nothing of it is left. */
+export function oneClusterPerFile(): { set(c: Cluster): Cluster } {
+  let cluster: Cluster | undefined;
+  afterAll(async () => {
+    if (!cluster) return;
+    await cluster.destroy();
+    expect(await cluster.leftovers()).toEqual([]);
+  }, 60_000);
+  return { set: (c) => (cluster = c) };
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

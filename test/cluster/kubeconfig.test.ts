@@ -1,33 +1,17 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRoot, testIf } from "../integration/helpers";
-import { API_IP, API_PORT, BUN, Cluster, CNITOOL, PATCHCORD, waitFor } from "./cluster";
+import { API_IP, API_PORT, Cluster, clusterIt, oneClusterPerFile, waitFor } from "./cluster";
 
 /**
  * The agent outside a cluster: a kubeconfig file (KUBECONFIG) instead of the service account,
  * and the API endpoint override (PATCHCORD_API_SERVER) that kind's nodes need before kube-proxy
  * runs. The kubeconfig names an address nothing answers on, so only the override can work.
  */
-const missing = [
-  [isRoot, "root"],
-  [existsSync(PATCHCORD), "the built binary (node scripts/build.mjs)"],
-  [existsSync(CNITOOL), "dist/cnitool (conformance/cnitool/build.sh)"],
-  [existsSync(BUN), "Bun (node_modules/@oven/bun-linux-x64)"],
-]
-  .filter(([ok]) => !ok)
-  .map(([, what]) => what);
-const it = testIf(missing.length === 0, `the cluster tests need ${missing.join(", ")}`);
-
-let cluster: Cluster | undefined;
-
-afterAll(async () => {
-  if (!cluster) return;
-  await cluster.destroy();
-  expect(await cluster.leftovers()).toEqual([]);
-}, 60_000);
+const it = clusterIt();
+const clusters = oneClusterPerFile();
 
 it("runs from a kubeconfig, reaching the API server through PATCHCORD_API_SERVER", async () => {
-  cluster = new Cluster({ nodes: 1, dualStack: false, resync: 1 });
+  const cluster = clusters.set(new Cluster({ nodes: 1, dualStack: false, resync: 1 }));
   await cluster.createNetwork();
   await cluster.startApi();
   const [n] = cluster.nodes;

@@ -1,31 +1,15 @@
 import { existsSync } from "node:fs";
-import { isRoot, testIf } from "../integration/helpers";
-import { BUN, Cluster, CNITOOL, PATCHCORD, podCIDR, podCIDR6, sleep, waitFor } from "./cluster";
+import { Cluster, clusterIt, oneClusterPerFile, podCIDR, podCIDR6, sleep, waitFor } from "./cluster";
 
 /**
  * A node the controller-manager has not given a podCIDR yet: its agent must wait, say so once, and
  * write no conflist (so the kubelet keeps the node NotReady), then go Ready as soon as it has one.
  */
-const missing = [
-  [isRoot, "root"],
-  [existsSync(PATCHCORD), "the built binary (node scripts/build.mjs)"],
-  [existsSync(CNITOOL), "dist/cnitool (conformance/cnitool/build.sh)"],
-  [existsSync(BUN), "Bun (node_modules/@oven/bun-linux-x64)"],
-]
-  .filter(([ok]) => !ok)
-  .map(([, what]) => what);
-const it = testIf(missing.length === 0, `the cluster tests need ${missing.join(", ")}`);
-
-let cluster: Cluster | undefined;
-
-afterAll(async () => {
-  if (!cluster) return;
-  await cluster.destroy();
-  expect(await cluster.leftovers()).toEqual([]);
-}, 60_000);
+const it = clusterIt();
+const clusters = oneClusterPerFile();
 
 it("an agent on a node without podCIDR waits NotReady, without conflist, and goes Ready once it has one", async () => {
-  cluster = new Cluster({ nodes: 1, dualStack: true, resync: 1 });
+  const cluster = clusters.set(new Cluster({ nodes: 1, dualStack: true, resync: 1 }));
   await cluster.createNetwork();
   await cluster.startApi();
   const [n] = cluster.nodes;
