@@ -13,7 +13,16 @@ import { PLUGINS, PREFIXED, pluginFor, pluginNames } from "./plugins";
 const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
   lab: () => require("../lab/lab").runLab,
   explain: () => require("../explain/explain").runExplain,
-  agent: () => async (args) => (await require("./agent-loader").loadAgent())(args),
+  agent: () => async (args) => {
+    let runAgent: (args: string[]) => Promise<number>;
+    try {
+      runAgent = await require("./agent-loader").loadAgent();
+    } catch (e) {
+      console.error(`patchcord: ${(e as Error).message}`); // e.g. the Node SEA build, which has no agent
+      return 2;
+    }
+    return runAgent(args);
+  },
 };
 
 // A delegated host-local that is this very executable runs in-process, under either of its names.
