@@ -49,6 +49,19 @@ describe("installPlugins", () => {
     expect(lines).toEqual([]);
   });
 
+  test("a file found equal once is trusted while unchanged, and checked again once written in place", async () => {
+    const src = source("patchcord", "v1 binary");
+    await installPlugins({ source: src, binDir: bin, log });
+    // Two checks: the first hashes the installed copy and remembers it, the second trusts that.
+    expect(await installPlugins({ source: src, binDir: bin, log })).toEqual({ changed: [] });
+    expect(await installPlugins({ source: src, binDir: bin, log })).toEqual({ changed: [] });
+    // Same size, other bytes, same inode: its mtime moved, so it is hashed again and replaced.
+    writeFileSync(`${bin}/patchcord-bridge`, "v2 binary");
+    lines = [];
+    expect((await installPlugins({ source: src, binDir: bin, log })).changed).toEqual(installedNames());
+    expect(readFileSync(`${bin}/patchcord-macvlan`, "utf8")).toBe("v1 binary");
+  });
+
   test("replaces only names whose content differs; foreign files and temps of others stay", async () => {
     await installPlugins({ source: source("v1", "v1 binary"), binDir: bin, log });
     writeFileSync(`${bin}/bridge`, "reference bridge");
