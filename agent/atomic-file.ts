@@ -25,10 +25,10 @@ export function checkDir(dir: string, what: string): string {
 }
 
 /** Creates `dir` (and its parents) when it is missing, as a node's runtime would for its CNI dirs. */
-export function ensureDir(dir: string, log: Log): void {
+export function ensureDir(dir: string, log: Log, what = "it"): void {
   if (existsSync(dir)) return;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  log(`created ${dir}: it did not exist`);
+  log(`created ${dir}: ${what} did not exist`);
 }
 
 /** Removes temp files of ours (of one purpose) that a crashed run left in `dir`; returns their names. */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { accessSync, chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, Stats, unlinkSync } from "node:fs";
-import { checkDir, fsyncDir, Log, removeLeftoverTemps, tempName } from "./atomic-file";
+import { accessSync, chmodSync, closeSync, constants, copyFileSync, fsyncSync, linkSync, lstatSync, openSync, readSync, renameSync, statSync, Stats, unlinkSync } from "node:fs";
+import { checkDir, ensureDir, fsyncDir, Log, removeLeftoverTemps, tempName } from "./atomic-file";
 
 export type { Log } from "./atomic-file";
 
@@ -17,7 +17,8 @@ export type { Log } from "./atomic-file";
 export const INSTALLED_PLUGINS = ["bridge", "veth-routed", "host-local", "macvlan", "ipvlan"];
 
 const PREFIX = "patchcord-";
-const TEMP_PURPOSE = "install";
+/** The purpose in our temp files' names (atomic-file.ts): uninstall clears leftovers by it. */
+export const INSTALL_TEMP_PURPOSE = "install";
 const MODE = 0o755;
 
 export function installedNames(): string[] {
@@ -118,11 +119,8 @@ export async function installPlugins(opts: { source: string; binDir: string; log
   const { source, log } = opts;
   const binDir = checkDir(opts.binDir, "CNI bin dir");
   if (!source.startsWith("/")) throw new Error(`install source ${JSON.stringify(source)} must be an absolute path`);
-  if (!lstatOrUndefined(binDir)) {
-    mkdirSync(binDir, { recursive: true, mode: 0o755 });
-    log(`created ${binDir}: the CNI bin dir did not exist`);
-  }
-  removeLeftoverTemps(binDir, TEMP_PURPOSE, log);
+  ensureDir(binDir, log, "the CNI bin dir");
+  removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
 
   const same = new SameContent(source);
   const todo: { name: string; why: string }[] = [];
@@ -134,7 +132,7 @@ export async function installPlugins(opts: { source: string; binDir: string; log
   }
   if (!todo.length) return { changed: [] };
 
-  const temp = `${binDir}/${tempName(TEMP_PURPOSE)}`;
+  const temp = `${binDir}/${tempName(INSTALL_TEMP_PURPOSE)}`;
   try {
     copyFileSync(source, temp, constants.COPYFILE_EXCL);
     chmodSync(temp, MODE);

@@ -123,7 +123,11 @@ function elemText(e: unknown, family: Family): string {
   return JSON.stringify(e);
 }
 
-const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+function sameList(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sortedB = [...b].sort();
+  return [...a].sort().every((x, i) => x === sortedB[i]);
+}
 
 /** Whether `nft -j list table inet patchcord_agent` shows exactly the table `plans` describes. */
 export function nftTableMatches(listing: { nftables?: NftObject[] }, plans: MasqPlan[]): boolean {

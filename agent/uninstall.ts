@@ -1,9 +1,10 @@
 import { closeSync, lstatSync, openSync, readSync, rmSync, Stats, unlinkSync } from "node:fs";
+import { BINARY_TAGLINE } from "../shared/version";
 import { checkDir, Log, removeLeftoverTemps } from "./atomic-file";
 
 export type { Log } from "./atomic-file";
-import { removeConflist } from "./conflist";
-import { installedNames, SameContent } from "./install";
+import { NETWORK_NAME, removeConflist } from "./conflist";
+import { INSTALL_TEMP_PURPOSE, installedNames, SameContent } from "./install";
 import { removeMasquerade } from "./masquerade";
 import { removeAllRoutes } from "./routes";
 
@@ -17,10 +18,8 @@ import { removeAllRoutes } from "./routes";
  * file of that name that is neither, someone else's, is left in place and logged: deleting a
  * binary we did not install could break whatever installed it.
  */
-export const OUR_MARKER = "CNI plugins as one multi-call binary";
+export const OUR_MARKER = BINARY_TAGLINE;
 
-/** Host-local keeps each network's leases in DATADIR/<network name>. */
-const IPAM_NETWORK_DIR = "patchcord";
 
 /** Whether the file contains `marker`, read in pieces that overlap by the marker's length. */
 export function fileContains(path: string, marker: string): boolean {
@@ -49,7 +48,7 @@ function isOurBinary(path: string, st: Stats, running: SameContent | undefined):
 }
 
 async function removeBinaries(binDir: string, log: Log): Promise<void> {
-  removeLeftoverTemps(binDir, "install", log);
+  removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
   let running: SameContent | undefined;
   try {
     running = new SameContent(process.execPath);
@@ -82,7 +81,8 @@ export async function uninstall(opts: { binDir: string; confDir: string; ipamDat
   await removeAllRoutes(log);
   await removeMasquerade(log);
   if (opts.ipamDataDir !== undefined) {
-    const dir = `${checkDir(opts.ipamDataDir, "IPAM data dir")}/${IPAM_NETWORK_DIR}`;
+    // Host-local keeps each network's leases in DATADIR/<network name>.
+    const dir = `${checkDir(opts.ipamDataDir, "IPAM data dir")}/${NETWORK_NAME}`;
     let there = true;
     try {
       there = lstatSync(dir).isDirectory();
@@ -91,7 +91,7 @@ export async function uninstall(opts: { binDir: string; confDir: string; ipamDat
     }
     if (there) {
       rmSync(dir, { recursive: true, force: true });
-      log(`removed ${dir}: host-local's leases of network patchcord`);
+      log(`removed ${dir}: host-local's leases of network ${NETWORK_NAME}`);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { inProcessPlugins } from "../shared/cni/in-process";
 import { SUPPORTED_VERSIONS, versionResponse } from "../shared/cni/versions";
-import { PATCHCORD_VERSION } from "../shared/version";
+import { BINARY_TAGLINE, PATCHCORD_VERSION } from "../shared/version";
 import { PLUGINS, PREFIXED, pluginFor, pluginNames } from "./plugins";
 
 /**
@@ -32,7 +32,7 @@ for (const name of ["host-local", `${PREFIXED}host-local`]) {
 
 function usage(): string {
   return [
-    `patchcord ${PATCHCORD_VERSION}: CNI plugins as one multi-call binary (CNI spec ${SUPPORTED_VERSIONS.join(", ")})`,
+    `patchcord ${PATCHCORD_VERSION}: ${BINARY_TAGLINE} (CNI spec ${SUPPORTED_VERSIONS.join(", ")})`,
     `Link or copy it under a plugin's name and run it as a CNI plugin: ${pluginNames().join(", ")}`,
     "Or run a plugin by name: patchcord PLUGIN (with CNI_COMMAND and the config on stdin)",
     "patchcord lab [--help]: the article's topologies wired by the plugins, checked, explained, removed",
