@@ -81,28 +81,22 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
       `bin ${o.cniBinDir}, conf ${o.cniConfDir}, ipam ${o.ipamDataDir}, resync ${o.resyncSeconds} s`,
   );
 
+  const reconcileConfig = {
+    nodeName: o.nodeName,
+    mode: o.mode,
+    mtu: o.mtu,
+    masquerade: o.masquerade,
+    clusterCIDRs: o.clusterCIDRs,
+    binDir: o.cniBinDir,
+    confDir: o.cniConfDir,
+    dataDir: o.ipamDataDir,
+    source: process.execPath,
+  };
   const watcher = new NodeWatcher({ api, log, resyncMs, onChange: (reason) => scheduler.request(reason) });
   const scheduler = new ReconcileScheduler(
     async (reasons, install) => {
       try {
-        const result = await reconcileOnce(
-          watcher.synced ? watcher.list() : undefined,
-          { install },
-          {
-            nodeName: o.nodeName,
-            mode: o.mode,
-            mtu: o.mtu,
-            masquerade: o.masquerade,
-            clusterCIDRs: o.clusterCIDRs,
-            binDir: o.cniBinDir,
-            confDir: o.cniConfDir,
-            dataDir: o.ipamDataDir,
-            source: process.execPath,
-          },
-          effects,
-          log,
-          notes,
-        );
+        const result = await reconcileOnce(watcher.synced ? watcher.list() : undefined, { install }, reconcileConfig, effects, log, notes);
         if (result.changes.length) log(`reconciled (${describeReasons(reasons)}): ${result.changes.join("; ")}`);
         ready = { ok: result.ready, reason: result.reason };
         if (result.ready && !readyOnce) {

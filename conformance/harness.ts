@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand, RunResult } from "../shared/kernel/run";
-import { execPlugin, PluginRun } from "../test/integration/helpers";
+import { CNITOOL, execPlugin, PluginRun } from "../test/integration/helpers";
 
 /**
  * What a conformance scenario works with: one implementation (ours or the reference), one plugin,
@@ -21,8 +21,7 @@ export interface Implementation {
 
 export type DriverRun = PluginRun;
 
-const ROOT = join(__dirname, "..");
-export const CNITOOL = join(ROOT, "dist/cnitool");
+export { CNITOOL };
 /** The macvlan master made in each node namespace. */
 export const MASTER = "mst0";
 

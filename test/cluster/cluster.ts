@@ -3,7 +3,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand, RunResult } from "../../shared/kernel/run";
-import { BIN, isRoot, REFERENCE_DIR, ROOT, runId, testIf } from "../integration/helpers";
+import { BIN, CNITOOL, isRoot, REFERENCE_DIR, ROOT, runId, testIf } from "../integration/helpers";
 import { ApiServerProcess } from "./apiserver-process";
 import { makeNode } from "./nodes";
 
@@ -22,7 +22,7 @@ import { makeNode } from "./nodes";
  */
 
 export const PATCHCORD = join(BIN, "patchcord");
-export const CNITOOL = join(ROOT, "dist/cnitool");
+export { CNITOOL };
 export const BUN = join(ROOT, "node_modules/@oven/bun-linux-x64/bin/bun");
 export const PORTMAP = join(REFERENCE_DIR, "portmap");
 

@@ -4,6 +4,8 @@ import { runCommand, RunResult } from "../../shared/kernel/run";
 
 export const ROOT = join(__dirname, "../..");
 export const BIN = join(ROOT, "dist/bin");
+/** The cnitool driver on libcni (conformance/cnitool/build.sh). */
+export const CNITOOL = join(ROOT, "dist/cnitool");
 export const REFERENCE_DIR = "/usr/lib/cni";
 export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 export const SPEC_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] as const;

@@ -3,11 +3,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "../../shared/kernel/run";
 import type { SceneReport } from "../../lab/scene";
-import { BIN, haveBinaries, isRoot, ROOT, testIf } from "./helpers";
+import { BIN, CNITOOL, haveBinaries, isRoot, testIf } from "./helpers";
 
 // `patchcord lab` end to end, as a person runs it: every scene (ipvlan inside a guest kernel on
 // this kernel: User-Mode Linux, else a QEMU VM), then an interrupted run that must leave nothing behind.
-const cnitool = join(ROOT, "dist/cnitool");
+const cnitool = CNITOOL;
 const it = testIf(isRoot && haveBinaries && existsSync(cnitool), "needs root, the built binaries and dist/cnitool (conformance/cnitool/build.sh)");
 const patchcord = join(BIN, "patchcord");
 const leftovers = async (prefix: string) => (await runCommand(["ip", "netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(prefix));

@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { pluginNames, PREFIXED } from "../../cli/plugins";
-import { BIN, execPlugin, PluginRun, ROOT } from "./helpers";
+import { BIN, CNITOOL, execPlugin, PluginRun, ROOT } from "./helpers";
+import { NetLab } from "./netlab";
+export { CNITOOL };
 
 /**
  * What the Multus tests share: the CNI config inside a NetworkAttachmentDefinition of
@@ -11,7 +13,6 @@ import { BIN, execPlugin, PluginRun, ROOT } from "./helpers";
  * under their installed names patchcord-<name> in CNI_PATH).
  */
 export const MULTUS_DIR = join(ROOT, "manifests/multus");
-export const CNITOOL = join(ROOT, "dist/cnitool");
 export const haveCnitool = existsSync(CNITOOL);
 
 export interface Conflist {
@@ -86,4 +87,19 @@ export class MultusNode {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A throwaway node namespace and a MultusNode on it for one test file (made in beforeAll, removed after). */
+export function multusNodePerFile(lab: NetLab, isRoot: boolean): { node(): MultusNode } {
+  let node: MultusNode | undefined;
+  beforeAll(async () => {
+    if (!isRoot) return;
+    await lab.create();
+    node = new MultusNode(lab.node);
+  });
+  afterAll(async () => {
+    await lab.destroy();
+    node?.remove();
+  });
+  return { node: () => node! };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { haveBinaries, isRoot, runId, testIf } from "./helpers";
-import { haveCnitool, inRange, MULTUS_DIR, MultusNode, onTestNode, readNad } from "./multus-nad";
+import { haveCnitool, inRange, MULTUS_DIR, multusNodePerFile, onTestNode, readNad } from "./multus-nad";
 import { NetLab } from "./netlab";
 
 // The NetworkAttachmentDefinitions of manifests/multus, run the way Multus runs a secondary network:
@@ -12,17 +12,7 @@ import { NetLab } from "./netlab";
 // (test/kernel-features/multus-ipvlan.test.ts), as this kernel has no ipvlan.
 const it = testIf(isRoot && haveBinaries && haveCnitool, "needs root, the built binaries (npm run build) and dist/cnitool (conformance/cnitool/build.sh)");
 const lab = new NetLab(runId());
-let node: MultusNode;
-
-beforeAll(async () => {
-  if (!isRoot) return;
-  await lab.create();
-  node = new MultusNode(lab.node);
-});
-afterAll(async () => {
-  await lab.destroy();
-  node?.remove();
-});
+const multus = multusNodePerFile(lab, isRoot);
 
 describe("manifests/multus", () => {
   test("each file is a NetworkAttachmentDefinition of a patchcord plugin with patchcord's host-local, and the pod example names one", () => {
@@ -38,6 +28,7 @@ describe("manifests/multus", () => {
   });
 
   it("macvlan.yaml: two pods get net1 with an address of the range and reach each other; DEL leaves nothing", async () => {
+    const node = multus.node();
     const { name, config } = readNad("macvlan.yaml");
     await lab.inNode("ip", "link", "add", "mst0", "type", "veth", "peer", "name", "mst0p");
     for (const l of ["mst0", "mst0p"]) await lab.inNode("ip", "link", "set", l, "up");

@@ -1,5 +1,5 @@
 import { haveBinaries, isRoot, runId, testIf } from "../integration/helpers";
-import { haveCnitool, inRange, MultusNode, onTestNode, readNad } from "../integration/multus-nad";
+import { haveCnitool, inRange, multusNodePerFile, onTestNode, readNad } from "../integration/multus-nad";
 import { NetLab } from "../integration/netlab";
 
 // manifests/multus/ipvlan.yaml the way Multus runs it (libcni, net1, patchcord-* names), in a guest
@@ -7,19 +7,10 @@ import { NetLab } from "../integration/netlab";
 // throwaway node namespace. The macvlan one is in test/integration/multus.test.ts.
 const it = testIf(isRoot && haveBinaries && haveCnitool, "needs root, the built binaries and dist/cnitool");
 const lab = new NetLab(runId());
-let node: MultusNode;
-
-beforeAll(async () => {
-  if (!isRoot) return;
-  await lab.create();
-  node = new MultusNode(lab.node);
-});
-afterAll(async () => {
-  await lab.destroy();
-  node?.remove();
-});
+const multus = multusNodePerFile(lab, isRoot);
 
 it("ipvlan.yaml: a pod gets net1 (l2, the master's MAC) with an address of the range; DEL leaves nothing", async () => {
+  const node = multus.node();
   const { name, config } = readNad("ipvlan.yaml");
   await lab.inNode("ip", "link", "add", "dm0", "type", "dummy");
   await lab.inNode("ip", "link", "set", "dm0", "up");
