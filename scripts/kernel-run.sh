@@ -59,6 +59,13 @@ stop() {
   for g in $guest $timer; do kill -KILL -- "-$g" 2>/dev/null || true; done
   pkill -KILL -f "pcg_job=$job " 2>/dev/null || true
   for g in $guest $timer; do wait "$g" 2>/dev/null || true; done
+  # A killed process lingers until the kernel has torn it down (UML's are ptraced, which takes a
+  # while): the run is over only when none is left, up to 10 s.
+  for _ in $(seq 100); do
+    pgrep -f "$job" >/dev/null 2>&1 || break
+    pkill -KILL -f "$job" 2>/dev/null || true
+    sleep 0.1
+  done
   guest= timer=
 }
 trap 'stop; [ -n "${KERNEL_RUN_KEEP:-}" ] || rm -rf "$job"' EXIT
