@@ -1,7 +1,6 @@
-import { inProcessPlugins } from "../shared/cni/in-process";
-import { SUPPORTED_VERSIONS, versionResponse } from "../shared/cni/versions";
+import { SUPPORTED_VERSIONS } from "../shared/cni/versions";
 import { BINARY_TAGLINE, PATCHCORD_VERSION } from "../shared/version";
-import { PLUGINS, PREFIXED, pluginFor, pluginNames } from "./plugins";
+import { pluginFor, pluginNames, runNamedPlugin } from "../plugins/registry";
 
 /**
  * The multi-call binary: one executable, installed once and linked under each plugin's name.
@@ -24,11 +23,6 @@ const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
     return runAgent(args);
   },
 };
-
-// A delegated host-local that is this very executable runs in-process, under either of its names.
-for (const name of ["host-local", `${PREFIXED}host-local`]) {
-  inProcessPlugins[name] = (env, stdin) => require("../plugins/host-local/main").runHostLocalInProcess(env, stdin);
-}
 
 function usage(): string {
   return [
@@ -61,10 +55,5 @@ export async function main(argv0: string, args: string[]): Promise<number> {
     console.error(`patchcord: unknown plugin name ${JSON.stringify(invokedAs)}\n${usage()}`);
     return 2;
   }
-  // VERSION is the same answer for every plugin: give it before loading any plugin code.
-  if (process.env.CNI_COMMAND === "VERSION") {
-    console.log(versionResponse());
-    return 0;
-  }
-  return PLUGINS[name]()(name);
+  return runNamedPlugin(name);
 }

@@ -4,7 +4,7 @@ import type { Invocation } from "../shared/cni/env";
 import { CniError } from "../shared/cni/errors";
 import { absolutePathProblem, containerIdProblem, interfaceNameProblem } from "../shared/cni/names";
 import { eachArg } from "../cli/args";
-import { pluginFor } from "../cli/plugins";
+import { pluginFor } from "../plugins/registry";
 import { explainPlugin } from "./plan-plugin";
 
 export interface ExplainOptions {

@@ -1,6 +1,6 @@
 import type { Invocation } from "../shared/cni/env";
 import type { Result } from "../shared/cni/result";
-import { pluginFor } from "../cli/plugins";
+import { pluginFor } from "../plugins/registry";
 import { renderShell, deleteLink, Op } from "../shared/kernel/ops";
 import { findLink } from "../shared/kernel/query";
 import { formatPrefix } from "../shared/net/ip";

@@ -4,8 +4,8 @@ import { PATCHCORD_VERSION } from "../../shared/version";
 import { hostLocalPlugin } from "./host-local";
 
 /** Runs host-local as this process; resolves to the exit code. */
-export const runHostLocal = (name = "host-local"): Promise<number> =>
-  runPlugin(hostLocalPlugin, { name, version: PATCHCORD_VERSION }, processIO());
+export const runHostLocal = (name = "host-local", io: PluginIO = processIO()): Promise<number> =>
+  runPlugin(hostLocalPlugin, { name, version: PATCHCORD_VERSION }, io);
 
 /** host-local as a delegate inside a parent plugin's process: same code, output captured. */
 export const runHostLocalInProcess: InProcessRunner = async (env, stdin) => {

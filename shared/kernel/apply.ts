@@ -1,6 +1,7 @@
 import { CniError, ErrorCode } from "../cni/errors";
 import { Op, Plan, nsPrefix, renderShell, sysctlPath } from "./ops";
 import { runBatchInProcess } from "./netlink/backend";
+import { inNetns } from "./netns";
 import { StepsResult, writeSysctls } from "./steps";
 import { runCommand, RunResult } from "./run";
 import { Tracer } from "./trace";
@@ -87,7 +88,8 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<Batch
     o.trace?.write(["# (the nft table was missing: the transaction above ran again with its declarations)"]);
     return run(argv, nft.setup + nft.script);
   }
-  if (b.tool === "sysctl" && !b.netns) return writeSysctls(b.ops as Extract<Op, { tool: "sysctl" }>[], force, o.writeSysctl);
+  // /proc/sys/net shows the namespace of the thread that opens it: the host side's.
+  if (b.tool === "sysctl" && !b.netns) return inNetns(undefined, () => writeSysctls(b.ops as Extract<Op, { tool: "sysctl" }>[], force, o.writeSysctl));
   // In a compiled binary, ip operations and a pod's sysctls go over rtnetlink: no process at all.
   // An injected runner (tests of the planning logic) sees every batch as a command.
   if (!o.runner) {

@@ -1,5 +1,6 @@
 import { childProcess } from "../lazy";
 import { bunFacilities } from "../sys/syscalls";
+import { hostNetns, inNetns } from "./netns";
 
 export interface RunResult {
   code: number;
@@ -18,7 +19,8 @@ interface BunSpawn {
  */
 function runWithBun(bun: BunSpawn, argv: string[], input: string, env?: Record<string, string | undefined>): RunResult {
   try {
-    const r = bun.spawnSync(argv, { stdin: new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe", ...(env ? { env } : {}) });
+    // The child is forked from this thread, so it starts in the host side's namespace.
+    const r = inNetns(undefined, () => bun.spawnSync(argv, { stdin: new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe", ...(env ? { env } : {}) }));
     const text = (b?: Uint8Array) => (b ? new TextDecoder().decode(b) : "");
     return { code: r.exitCode ?? 128, stdout: text(r.stdout), stderr: text(r.stderr) };
   } catch (e) {
@@ -33,6 +35,8 @@ function runWithBun(bun: BunSpawn, argv: string[], input: string, env?: Record<s
 export function runCommand(argv: string[], input = "", env?: Record<string, string | undefined>): Promise<RunResult> {
   const bun = bunFacilities<BunSpawn>();
   if (bun) return Promise.resolve(runWithBun(bun, argv, input, env));
+  const host = hostNetns();
+  if (host !== undefined) argv = ["nsenter", `--net=${host}`, ...argv];
   return new Promise((resolve) => {
     const child = childProcess().spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env: env as NodeJS.ProcessEnv | undefined });
     const out: Buffer[] = [];

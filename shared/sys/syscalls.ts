@@ -15,6 +15,8 @@ export const SYS = {
   sendto: 44,
   recvfrom: 45,
   setsockopt: 54,
+  getsockopt: 55,
+  flock: 73,
   statfs: 137,
   getdents64: 217,
   openat: 257,
@@ -142,6 +144,31 @@ export const recv = (fd: number, buf: Uint8Array): number => syscall("recvfrom",
 /** Moves the calling thread into the network namespace open at `fd`. */
 export const setns = (fd: number): void => void syscall("setns", SYS.setns, fd, CLONE_NEWNET);
 
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+
+/** Who is at the other end of a Unix socket, as the kernel recorded it at connect(). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const ucred = new Int32Array(3);
+  const len = new Uint32Array([12]);
+  syscall("getsockopt", SYS.getsockopt, fd, SOL_SOCKET, SO_PEERCRED, ucred, len);
+  return { pid: ucred[0], uid: ucred[1] >>> 0, gid: ucred[2] >>> 0 };
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** Takes an exclusive lock on the open file `fd` without waiting; false when another holds it. */
+export function tryLockExclusive(fd: number): boolean {
+  try {
+    syscall("flock", SYS.flock, fd, LOCK_EX | LOCK_NB);
+    return true;
+  } catch (e) {
+    if (e instanceof SyscallError && e.errno === 11) return false;
+    throw e;
+  }
+}
+
 /** errno: its symbolic name (as node:fs puts it in `error.code`) and its text. */
 const ERRNO: Record<number, [string, string]> = {
   1: ["EPERM", "Operation not permitted"],
@@ -169,7 +196,9 @@ const ERRNO: Record<number, [string, string]> = {
   97: ["EAFNOSUPPORT", "Address family not supported by protocol"],
   99: ["EADDRNOTAVAIL", "Cannot assign requested address"],
   101: ["ENETUNREACH", "Network is unreachable"],
+  104: ["ECONNRESET", "Connection reset by peer"],
   105: ["ENOBUFS", "No buffer space available"],
+  111: ["ECONNREFUSED", "Connection refused"],
   113: ["EHOSTUNREACH", "No route to host"],
 };
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { pluginNames, PREFIXED } from "../../cli/plugins";
+import { pluginNames, PREFIXED } from "../../plugins/registry";
 import { BIN, CNITOOL, execPlugin, PluginRun, ROOT } from "./helpers";
 import { NetLab } from "./netlab";
 export { CNITOOL };

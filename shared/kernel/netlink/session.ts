@@ -1,8 +1,7 @@
 import { fs } from "../../lazy";
-import { ErrorCode } from "../../cni/errors";
-import { NEWEST_VERSION } from "../../cni/versions";
 import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest, dumpRouteRequest } from "./encode";
-import { closeFd, errnoText, openRouteSocket, recv, send, setns } from "../../sys/syscalls";
+import { closeFd, errnoText, openRouteSocket, recv, send } from "../../sys/syscalls";
+import { inNetns } from "../netns";
 import type { NlOp } from "./translate";
 import { attrString, Message, NLMSG_DONE, NLMSG_ERROR, parseAttrs, parseError, parseMessages, RTM } from "./wire";
 import { IFLA } from "./numbers";
@@ -126,45 +125,9 @@ export class RouteSession implements EncodeContext {
   }
 }
 
-/**
- * Back to the plugin's own namespace. If that ever failed, every later step (and every process it
- * starts) would act on the pod's namespace: stop at once, with the error on stdout as the spec says.
- */
-function restoreHome(home: number): void {
-  try {
-    setns(home);
-  } catch (e) {
-    const msg = `cannot return to the plugin's network namespace: ${(e as Error).message}`;
-    console.log(JSON.stringify({ cniVersion: NEWEST_VERSION, code: ErrorCode.KernelOperationFailed, msg }, null, 4));
-    console.error(`patchcord: ${msg}`);
-    process.exit(1);
-  }
-}
+export { inNetns };
 
-/**
- * Runs `fn` with the calling thread in the network namespace at `path` (the plugin's own when
- * undefined), then moves it back. `fn` must be synchronous: nothing else may run while the thread
- * is in the pod's namespace.
- */
-export function inNetns<T>(path: string | undefined, fn: () => T): T {
-  if (path === undefined) return fn();
-  const target = fs().openSync(path, "r");
-  let home: number | undefined;
-  try {
-    home = fs().openSync("/proc/thread-self/ns/net", "r");
-    setns(target);
-    try {
-      return fn();
-    } finally {
-      restoreHome(home);
-    }
-  } finally {
-    if (home !== undefined) fs().closeSync(home);
-    fs().closeSync(target);
-  }
-}
-
-/** A session in `netns` for the duration of `fn`. */
+/** A session in `netns` (the host's when undefined) for the duration of `fn`. */
 export function withSession<T>(netns: string | undefined, fn: (s: RouteSession) => T): T {
   const s = inNetns(netns, () => new RouteSession());
   try {

@@ -1,4 +1,4 @@
-import { pluginFor, pluginNames } from "./plugins";
+import { pluginFor, pluginNames } from "./registry";
 
 test("a plugin answers to its own name and to patchcord-<name>, nothing else", () => {
   for (const name of pluginNames()) {
