@@ -7,13 +7,20 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+# gcc and libc6-dev build QuickJS and the native shim (dist/bin/patchcord-shim) from the sources
+# npm ci brings (the package qjsc); make runs QuickJS's own build.
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev make \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 # Dependencies first: a change to the sources alone reuses this layer.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-# Bun (from node_modules) compiles everything into one self-contained executable.
-RUN npm run build && dist/bin/patchcord --version
+# Bun (from node_modules) compiles everything into one self-contained executable; QuickJS compiles
+# the shim that the agent installs under the plugins' names.
+RUN npm run build && dist/bin/patchcord --version && test -x dist/bin/patchcord-shim
 
 FROM ${RUNTIME_IMAGE}
 # An ARG, not an ENV: it quiets debconf during the build without staying in the image.
@@ -23,6 +30,6 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iproute2 nftables iptables \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-COPY --from=build /src/dist/bin/patchcord /usr/local/bin/patchcord
+COPY --from=build /src/dist/bin/patchcord /src/dist/bin/patchcord-shim /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/patchcord"]
 CMD ["agent"]

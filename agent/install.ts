@@ -5,8 +5,11 @@ import { checkDir, ensureDir, fsyncDir, Log, removeLeftoverTemps, tempName } fro
 export type { Log } from "./atomic-file";
 
 /**
- * Installs the multi-call binary into the CNI bin dir under `patchcord-<plugin>` names, which no
- * other project uses, so we never replace someone else's `bridge` or `host-local`.
+ * Installs the plugins into the CNI bin dir under `patchcord-<plugin>` names, which no other
+ * project uses, so we never replace someone else's `bridge` or `host-local`. With the native shim
+ * (dist/bin/patchcord-shim, beside the agent's own binary) those names are the shim, which hands
+ * each call to the agent's resident server, and the multi-call binary goes in as `patchcord`, which
+ * the shim runs itself when no server answers. Without a shim the names are the binary itself.
  *
  * One copy is written to a dot-named temp file in the bin dir itself (same filesystem), fsync'd,
  * and every name that needs it becomes a hard link of that copy renamed into place: five names
@@ -24,6 +27,11 @@ const MODE = 0o755;
 export function installedNames(): string[] {
   return INSTALLED_PLUGINS.map((p) => PREFIX + p);
 }
+
+/** The multi-call binary's own name in the bin dir, when the plugin names are the shim. */
+export const BINARY_NAME = "patchcord";
+/** The shim's file name beside the multi-call binary (the build's dist/bin, the image's bin dir). */
+export const SHIM_NAME = "patchcord-shim";
 
 /** The reference portmap (the conflist chains it only when it is there). */
 export const havePortmap = (binDir: string): boolean => {
@@ -115,22 +123,35 @@ export class SameContent {
   }
 }
 
-export async function installPlugins(opts: { source: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {
-  const { source, log } = opts;
-  const binDir = checkDir(opts.binDir, "CNI bin dir");
-  if (!source.startsWith("/")) throw new Error(`install source ${JSON.stringify(source)} must be an absolute path`);
-  ensureDir(binDir, log, "the CNI bin dir");
-  removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
+/** What goes where: each file under its names (several names are hard links of one copy). */
+export function installLayout(source: string, shim?: string): { file: string; names: string[] }[] {
+  return shim ? [{ file: source, names: [BINARY_NAME] }, { file: shim, names: installedNames() }] : [{ file: source, names: installedNames() }];
+}
 
+export async function installPlugins(opts: { source: string; shim?: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {
+  const binDir = checkDir(opts.binDir, "CNI bin dir");
+  for (const f of [opts.source, opts.shim]) {
+    if (f !== undefined && !f.startsWith("/")) throw new Error(`install source ${JSON.stringify(f)} must be an absolute path`);
+  }
+  ensureDir(binDir, opts.log, "the CNI bin dir");
+  removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, opts.log);
+  const changed: string[] = [];
+  // The binary before the shim: a shim installed first could find no `patchcord` to fall back to.
+  for (const { file, names } of installLayout(opts.source, opts.shim)) changed.push(...installFile(file, names, binDir, opts.log));
+  if (changed.length) fsyncDir(binDir);
+  return { changed };
+}
+
+function installFile(source: string, names: string[], binDir: string, log: Log): string[] {
   const same = new SameContent(source);
   const todo: { name: string; why: string }[] = [];
-  for (const name of installedNames()) {
+  for (const name of names) {
     const st = lstatOrUndefined(`${binDir}/${name}`);
     let why = same.difference(`${binDir}/${name}`, st);
     if (!why && st && (st.mode & 0o111) === 0) why = "was not executable";
     if (why) todo.push({ name, why });
   }
-  if (!todo.length) return { changed: [] };
+  if (!todo.length) return [];
 
   const temp = `${binDir}/${tempName(INSTALL_TEMP_PURPOSE)}`;
   try {
@@ -156,6 +177,5 @@ export async function installPlugins(opts: { source: string; binDir: string; log
       // never created
     }
   }
-  fsyncDir(binDir);
-  return { changed: todo.map((t) => t.name) };
+  return todo.map((t) => t.name);
 }

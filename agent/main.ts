@@ -1,6 +1,8 @@
 import { renderConflist, writeConflist } from "./conflist";
 import { startHealthServer, type Check, type HealthServer } from "./health";
-import { havePortmap, installPlugins } from "./install";
+import { statSync } from "node:fs";
+import { dirname } from "node:path";
+import { havePortmap, installPlugins, SHIM_NAME } from "./install";
 import { connectKube, KubeConfigError, type NodeApi } from "./kube";
 import { createLog, errorMessage, Notes, type Log } from "./log";
 import { syncMasquerade } from "./masquerade";
@@ -32,7 +34,15 @@ export interface AgentDeps {
   stopSignal?: Promise<string>;
   /** Called once the health server is up (tests learn the port). */
   onStarted?: (info: { healthAddress: string }) => void;
+  /**
+   * Starts the resident CNI server (server/serve.ts), handed in by the command line so that the
+   * agent's bundle does not carry a second copy of the plugins. Absent: the agent serves nothing.
+   */
+  serve?: StartServer;
 }
+
+/** The resident server as the agent uses it: started once, stopped on the way out. */
+export type StartServer = (o: { socket: string; log: Log }) => Promise<{ stop(): Promise<void> } | { busy: string }>;
 
 export async function runAgent(args: string[], deps: AgentDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
@@ -91,6 +101,7 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
     confDir: o.cniConfDir,
     dataDir: o.ipamDataDir,
     source: process.execPath,
+    shim: shimBeside(process.execPath),
   };
   const watcher = new NodeWatcher({ api, log, resyncMs, onChange: (reason) => scheduler.request(reason) });
   const scheduler = new ReconcileScheduler(
@@ -134,6 +145,7 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
     return 1;
   }
   deps.onStarted?.({ healthAddress: health.address });
+  const server = await startOwnServer(o.socket, deps.serve, log);
 
   // The resync: a fresh LIST happens in the watcher on the same period; this re-applies the
   // desired state (and re-installs the binaries) even when nothing changed or the API is away.
@@ -147,10 +159,45 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
   const why = await (deps.stopSignal ?? signalled());
   log(`${why}: stopping (the conflist, binaries, routes and rules stay in place)`);
   clearInterval(resync);
-  await Promise.all([watcher.stop(), health.close()]);
+  await Promise.all([watcher.stop(), health.close(), server?.stop()]);
   await scheduler.stop();
   log("stopped");
   return 0;
+}
+
+/** The shim the build puts beside the binary (dist/bin, the image's bin dir), when there is one. */
+function shimBeside(binary: string): string | undefined {
+  const shim = `${dirname(binary)}/${SHIM_NAME}`;
+  try {
+    return statSync(shim).isFile() ? shim : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The agent serves CNI calls on its node unless told not to. A live server already on the socket
+ * (a standalone `patchcord serve`, another agent) keeps it: the agent says so and carries on, and
+ * the shims talk to that one. A server that cannot start at all is logged too: the shims then run
+ * each plugin themselves, as on a node without a server.
+ */
+async function startOwnServer(socket: string | undefined, serve: StartServer | undefined, log: Log): Promise<{ stop(): Promise<void> } | undefined> {
+  if (!socket) return undefined;
+  if (!serve) {
+    log(`no CNI server in this build: the shims run each plugin themselves`);
+    return undefined;
+  }
+  try {
+    const started = await serve({ socket, log });
+    if ("busy" in started) {
+      log(`not serving CNI calls on ${socket}: ${started.busy}; carrying on without a server of its own`);
+      return undefined;
+    }
+    return started;
+  } catch (e) {
+    log(`cannot serve CNI calls on ${socket}: ${errorMessage(e)}; the shims run each plugin themselves`);
+    return undefined;
+  }
 }
 
 function signalled(): Promise<string> {

@@ -27,6 +27,7 @@ describe("defaults", () => {
       masquerade: true,
       clusterCIDRs: [],
       apiServer: undefined,
+      socket: "/run/patchcord/cni.sock",
     });
     expect(DEFAULTS.ipamDataDir.startsWith("/run/")).toBe(true);
   });
@@ -50,6 +51,7 @@ describe("flags and their variables", () => {
     PATCHCORD_MASQUERADE: "FALSE",
     PATCHCORD_CLUSTER_CIDRS: "10.96.0.0/12, fd00:10:96::/112",
     PATCHCORD_API_SERVER: "https://kind-control-plane:6443/",
+    PATCHCORD_SOCKET: "/env/cni.sock",
   };
 
   test("every setting from the environment", () => {
@@ -66,7 +68,13 @@ describe("flags and their variables", () => {
       masquerade: false,
       clusterCIDRs: ["10.96.0.0/12", "fd00:10:96::/112"],
       apiServer: "https://kind-control-plane:6443",
+      socket: "/env/cni.sock",
     });
+  });
+
+  test("--socket none: an agent that serves no CNI calls", () => {
+    expect(run(["--socket", "none"], env).socket).toBeUndefined();
+    expect(run(["--socket=/tmp/a.sock"], env).socket).toBe("/tmp/a.sock");
   });
 
   test("a flag wins over its variable; --flag=value works too", () => {
@@ -107,6 +115,8 @@ describe("validation: the message names the setting and the value", () => {
     [[], { PATCHCORD_MTU: "100" }, /576\.\.65535/],
     [[], { PATCHCORD_MTU: "70000" }, /576\.\.65535/],
     [[], { PATCHCORD_MASQUERADE: "yes" }, /expected true or false/],
+    [["--socket", "cni.sock"], {}, /--socket "cni.sock": must be an absolute path/],
+    [[], { PATCHCORD_SOCKET: `/${"s".repeat(120)}` }, /PATCHCORD_SOCKET .* longer than a Unix socket path/],
     [[], { PATCHCORD_CLUSTER_CIDRS: "10.0.0.0/8,nonsense" }, /"nonsense" is not a CIDR/],
     [[], { PATCHCORD_CLUSTER_CIDRS: "10.244.1.1/16" }, /host bits set \(the network is 10\.244\.0\.0\/16\)/],
     [[], { PATCHCORD_API_SERVER: "ftp://x" }, /expected an https:\/\/ URL/],

@@ -30,6 +30,8 @@ export interface AgentOptions extends Directories {
   clusterCIDRs: string[];
   /** Replaces the server URL of the kubeconfig or in-cluster config. */
   apiServer?: string;
+  /** Where the agent's resident CNI server listens; undefined: it runs none. */
+  socket?: string;
 }
 
 export type ParsedArgs =
@@ -45,6 +47,7 @@ export const DEFAULTS = {
   ipamDataDir: "/run/patchcord/ipam",
   resyncSeconds: 30,
   healthAddr: "127.0.0.1:9790",
+  socket: "/run/patchcord/cni.sock",
 };
 
 interface Setting {
@@ -63,6 +66,7 @@ const FLAG_SETTINGS: Setting[] = [
   { flag: "--ipam-data-dir", env: "PATCHCORD_IPAM_DATA_DIR", key: "ipamDataDir", directory: true },
   { flag: "--resync", env: "PATCHCORD_RESYNC", key: "resync" },
   { flag: "--health-addr", env: "PATCHCORD_HEALTH_ADDR", key: "healthAddr" },
+  { flag: "--socket", env: "PATCHCORD_SOCKET", key: "socket" },
 ];
 
 /** The ConfigMap's keys: environment only. */
@@ -85,6 +89,7 @@ export function usage(): string {
     `  --ipam-data-dir DIR      [PATCHCORD_IPAM_DATA_DIR] default ${DEFAULTS.ipamDataDir} (keep it on tmpfs)`,
     `  --resync SECONDS         [PATCHCORD_RESYNC] full relist and re-apply period, default ${DEFAULTS.resyncSeconds}`,
     `  --health-addr HOST:PORT  [PATCHCORD_HEALTH_ADDR] /healthz and /readyz, default ${DEFAULTS.healthAddr} (port 0: any)`,
+    `  --socket PATH|none       [PATCHCORD_SOCKET] the resident CNI server's socket, default ${DEFAULTS.socket}`,
     "Environment only (the ConfigMap):",
     "  PATCHCORD_MODE           veth-routed (default) or bridge",
     "  PATCHCORD_MTU            pod MTU; 0 or empty: the uplink's MTU",
@@ -166,6 +171,7 @@ function parse(args: string[], env: NodeJS.ProcessEnv, defaultNodeName: () => st
     masquerade: bool(setting("PATCHCORD_MASQUERADE"), true),
     clusterCIDRs: cidrList(setting("PATCHCORD_CLUSTER_CIDRS")),
     apiServer: apiServer(setting("PATCHCORD_API_SERVER")),
+    socket: socketPath(setting("socket")),
   };
   return { command: "run", options };
 }
@@ -253,3 +259,13 @@ function apiServer(s: Given): string | undefined {
 }
 
 export const ENVIRONMENT = [...FLAG_SETTINGS.map((s) => s.env), ...ENV_SETTINGS];
+
+/** The server's socket: an absolute path, or `none` for an agent that serves no CNI calls. */
+function socketPath(s: Given): string | undefined {
+  if (!s) return DEFAULTS.socket;
+  if (s.value === "none") return undefined;
+  const problem = absolutePathProblem(s.value);
+  if (problem) throw bad(s, problem);
+  if (s.value.length > 107) throw bad(s, "is longer than a Unix socket path may be (107 bytes)");
+  return s.value;
+}

@@ -141,6 +141,8 @@ export interface ReconcileConfig {
   dataDir: string;
   /** The binary to install (the running one). */
   source: string;
+  /** The native shim to install under the plugins' names, when the build has one. */
+  shim?: string;
 }
 
 export interface ReconcileResult {
@@ -168,7 +170,7 @@ export async function reconcileOnce(
 ): Promise<ReconcileResult> {
   const changes: string[] = [];
   if (opts.install) {
-    const { changed } = await fx.installPlugins({ source: cfg.source, binDir: cfg.binDir, log });
+    const { changed } = await fx.installPlugins({ source: cfg.source, shim: cfg.shim, binDir: cfg.binDir, log });
     if (changed.length) changes.push(`installed ${changed.join(" ")}`);
   }
   if (!nodes) return { ready: false, reason: "waiting for the first node list from the API server", changes };

@@ -1,10 +1,12 @@
 import { closeSync, lstatSync, openSync, readSync, rmSync, Stats, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import { BINARY_TAGLINE } from "../shared/version";
 import { checkDir, Log, removeLeftoverTemps } from "./atomic-file";
 
 export type { Log } from "./atomic-file";
 import { NETWORK_NAME, removeConflist } from "./conflist";
-import { INSTALL_TEMP_PURPOSE, installedNames, SameContent } from "./install";
+import { BINARY_NAME, INSTALL_TEMP_PURPOSE, installedNames, SameContent, SHIM_NAME } from "./install";
+import { SHIM_TAGLINE } from "../server/protocol";
 import { removeMasquerade } from "./masquerade";
 import { removeAllRoutes } from "./routes";
 
@@ -13,8 +15,9 @@ import { removeAllRoutes } from "./routes";
  * chains, and (only when asked) host-local's store of our network. Nothing else; running it twice
  * is the same as once.
  *
- * A `patchcord-<plugin>` file is removed only when it is ours: the same bytes as the running
- * binary, or a file containing the multi-call binary's usage text (an older release of ours). A
+ * A `patchcord-<plugin>` or `patchcord` file is removed only when it is ours: the same bytes as the
+ * running binary or the shim beside it, or a file containing the multi-call binary's usage text or
+ * the shim's (an older release of ours). A
  * file of that name that is neither, someone else's, is left in place and logged: deleting a
  * binary we did not install could break whatever installed it.
  */
@@ -41,21 +44,25 @@ export function fileContains(path: string, marker: string): boolean {
   }
 }
 
-function isOurBinary(path: string, st: Stats, running: SameContent | undefined): boolean {
+function isOurBinary(path: string, st: Stats, running: SameContent[]): boolean {
   if (!st.isFile()) return false;
-  if (running && running.difference(path, st) === undefined) return true;
-  return fileContains(path, OUR_MARKER);
+  if (running.some((r) => r.difference(path, st) === undefined)) return true;
+  return fileContains(path, OUR_MARKER) || fileContains(path, SHIM_TAGLINE);
 }
+
+const sameContentOrNone = (path: string): SameContent[] => {
+  try {
+    return [new SameContent(path)];
+  } catch {
+    return [];
+  }
+};
 
 async function removeBinaries(binDir: string, log: Log): Promise<void> {
   removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
-  let running: SameContent | undefined;
-  try {
-    running = new SameContent(process.execPath);
-  } catch {
-    running = undefined;
-  }
-  for (const name of installedNames()) {
+  const running = [...sameContentOrNone(process.execPath), ...sameContentOrNone(`${dirname(process.execPath)}/${SHIM_NAME}`)];
+  // The shims before the binary they fall back to.
+  for (const name of [...installedNames(), BINARY_NAME]) {
     const path = `${binDir}/${name}`;
     let st: Stats;
     try {

@@ -73,7 +73,14 @@ const agent = podSpec.containers.find((c: Obj) => c.name === "agent");
 const CONFIG_KEYS = ["PATCHCORD_MODE", "PATCHCORD_MTU", "PATCHCORD_MASQUERADE", "PATCHCORD_RESYNC", "PATCHCORD_CLUSTER_CIDRS"];
 /** Set by the DaemonSet itself: where things are on the node, and who the node is. */
 const DAEMONSET_ENV = ["NODE_NAME", "CNI_BIN_DIR", "CNI_CONF_DIR", "PATCHCORD_IPAM_DATA_DIR", "PATCHCORD_HEALTH_ADDR"];
-const HOST_PATHS = { "/opt/cni/bin": "DirectoryOrCreate", "/etc/cni/net.d": "DirectoryOrCreate", "/run/patchcord": "DirectoryOrCreate", "/run/xtables.lock": "FileOrCreate" };
+const HOST_PATHS = {
+  "/opt/cni/bin": "DirectoryOrCreate",
+  "/etc/cni/net.d": "DirectoryOrCreate",
+  "/run/patchcord": "DirectoryOrCreate",
+  "/run/xtables.lock": "FileOrCreate",
+  "/run/netns": "DirectoryOrCreate",
+  "/var/lib/cni": "DirectoryOrCreate",
+};
 
 describe("the validators can fail", () => {
   test("a schema violation is caught", () => {
@@ -134,6 +141,7 @@ describe("patchcord.yaml", () => {
 
   test("runs on every node, in the node's network namespace, as node-critical", () => {
     expect(podSpec.hostNetwork).toBe(true);
+    expect(podSpec.hostPID).toBe(true); // the server opens the calling shim's /proc/PID/ns/net
     expect(podSpec.tolerations).toEqual([{ operator: "Exists" }]);
     expect(podSpec.priorityClassName).toBe("system-node-critical");
     expect(daemonSet.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
@@ -141,11 +149,11 @@ describe("patchcord.yaml", () => {
     expect(daemonSet.spec.selector.matchLabels).toEqual(daemonSet.spec.template.metadata.labels);
   });
 
-  test("not privileged: root with NET_ADMIN and NET_RAW only", () => {
+  test("not privileged: root with the network capabilities and those of the CNI server (setns, /proc/PID/ns) only", () => {
     const sc = agent.securityContext;
     expect(sc.privileged).toBe(false);
     expect(sc.runAsUser).toBe(0);
-    expect(sc.capabilities.add).toEqual(["NET_ADMIN", "NET_RAW"]);
+    expect(sc.capabilities.add).toEqual(["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"]);
     expect(sc.capabilities.drop).toEqual(["ALL"]);
     expect(podSpec.securityContext?.privileged).toBeUndefined();
   });
@@ -154,6 +162,9 @@ describe("patchcord.yaml", () => {
     const volumes = Object.fromEntries(podSpec.volumes.map((v: Obj) => [v.name, v.hostPath]));
     const mounts = agent.volumeMounts.map((m: Obj) => [m.mountPath, volumes[m.name]?.path, volumes[m.name]?.type, m.readOnly ?? false]);
     expect(mounts).toEqual(Object.entries(HOST_PATHS).map(([path, type]) => [path, path, type, false]));
+    // Namespaces the runtime mounts later must show up inside: without propagation a new pod's
+    // CNI_NETNS would be missing for the server.
+    expect(agent.volumeMounts.find((m: Obj) => m.mountPath === "/run/netns").mountPropagation).toBe("HostToContainer");
     expect(podSpec.volumes.length).toBe(mounts.length);
   });
 
