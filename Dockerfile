@@ -8,14 +8,14 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 # gcc and libc6-dev build QuickJS and the native shim (dist/bin/patchcord-shim) from the sources
-# npm ci brings (the package qjsc); make runs QuickJS's own build.
+# npm ci brings (the package qjsc, whose own install script .npmrc turns off).
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev make \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 WORKDIR /src
 # Dependencies first: a change to the sources alone reuses this layer.
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 # Bun (from node_modules) compiles everything into one self-contained executable; QuickJS compiles

@@ -39,17 +39,17 @@ describe("installPlugins", () => {
   test("with the shim: the plugin names are links of the shim, the binary goes in as patchcord", async () => {
     const src = source("patchcord", "the Bun binary");
     const shim = source("patchcord-shim", "the shim");
-    expect((await installPlugins({ source: src, shim, binDir: bin, log })).changed).toEqual(["patchcord", ...installedNames()]);
+    expect((await installPlugins({ source: src, shim, binDir: bin, log })).changed).toEqual(["patchcord", ...installedNames(), "patchcord-shim"]);
     expect(readFileSync(`${bin}/patchcord`, "utf8")).toBe("the Bun binary");
-    const stats = installedNames().map((n) => statSync(`${bin}/${n}`));
+    const stats = [...installedNames(), "patchcord-shim"].map((n) => statSync(`${bin}/${n}`));
     expect(new Set(stats.map((st) => st.ino)).size).toBe(1);
     expect(readFileSync(`${bin}/patchcord-veth-routed`, "utf8")).toBe("the shim");
-    expect(readdirSync(bin).sort()).toEqual(["patchcord", ...installedNames()].sort());
+    expect(readdirSync(bin).sort()).toEqual(["patchcord", "patchcord-shim", ...installedNames()].sort());
     expect(await installPlugins({ source: src, shim, binDir: bin, log })).toEqual({ changed: [] });
     // A node that had the binary under the plugin names (an earlier release) gets the shim there.
     const old = `${dir}/old-bin`;
     await installPlugins({ source: src, binDir: old, log });
-    expect((await installPlugins({ source: src, shim, binDir: old, log })).changed).toEqual(["patchcord", ...installedNames()]);
+    expect((await installPlugins({ source: src, shim, binDir: old, log })).changed).toEqual(["patchcord", ...installedNames(), "patchcord-shim"]);
     expect(readFileSync(`${old}/patchcord-bridge`, "utf8")).toBe("the shim");
   });
 

@@ -125,7 +125,9 @@ export class SameContent {
 
 /** What goes where: each file under its names (several names are hard links of one copy). */
 export function installLayout(source: string, shim?: string): { file: string; names: string[] }[] {
-  return shim ? [{ file: source, names: [BINARY_NAME] }, { file: shim, names: installedNames() }] : [{ file: source, names: installedNames() }];
+  // The shim also under its own name: beside `patchcord` that is how the binary recognises a
+  // delegated patchcord-host-local as itself, to run it in-process (shared/cni/delegate.ts).
+  return shim ? [{ file: source, names: [BINARY_NAME] }, { file: shim, names: [...installedNames(), SHIM_NAME] }] : [{ file: source, names: installedNames() }];
 }
 
 export async function installPlugins(opts: { source: string; shim?: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {

@@ -62,7 +62,7 @@ async function removeBinaries(binDir: string, log: Log): Promise<void> {
   removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
   const running = [...sameContentOrNone(process.execPath), ...sameContentOrNone(`${dirname(process.execPath)}/${SHIM_NAME}`)];
   // The shims before the binary they fall back to.
-  for (const name of [...installedNames(), BINARY_NAME]) {
+  for (const name of [...installedNames(), SHIM_NAME, BINARY_NAME]) {
     const path = `${binDir}/${name}`;
     let st: Stats;
     try {

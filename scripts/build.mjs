@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, symlinkSync, statSync, copyFileSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildShim } from "./build-shim.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bun = join(root, "node_modules/@oven/bun-linux-x64/bin/bun");
@@ -24,8 +25,8 @@ function bunCompile(entry, out, embed = []) {
   run(bun, ["build", "--compile", "--bytecode", "--minify", "--format=cjs", "--target=bun", ...noAutoload, entry, ...embed, "--outfile", out], { stdio: ["ignore", "ignore", "inherit"] });
 }
 
-function linkPlugins(dir, binary) {
-  for (const name of PLUGINS) {
+function linkPlugins(dir, binary, names = PLUGINS) {
+  for (const name of names) {
     const link = join(dir, name);
     rmSync(link, { force: true });
     symlinkSync(binary, link);
@@ -55,8 +56,12 @@ const main = join(root, "dist/bin/patchcord");
 const agentBundle = join(root, "dist/agent.bundle");
 run(bun, ["build", "--minify", "--format=cjs", "--target=bun", "agent/bundle-entry.ts", "--outfile", agentBundle], { stdio: ["ignore", "ignore", "inherit"] });
 bunCompile("cli/entry.ts", main, [agentBundle]);
-linkPlugins(join(root, "dist/bin"), "patchcord");
-console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode); links: ${PLUGINS.join(", ")}`);
+console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode)`);
+// A runtime executes the native shim (shim/main.ts): it hands the call to `patchcord serve`, or
+// becomes dist/bin/patchcord when no server answers.
+const shim = await buildShim(); // undefined without a C compiler
+linkPlugins(join(root, "dist/bin"), shim ? "patchcord-shim" : "patchcord", [...PLUGINS, ...PLUGINS.map((p) => `patchcord-${p}`)]);
+console.log(`links to ${shim ? "patchcord-shim" : "patchcord"}: ${PLUGINS.join(", ")} and patchcord-<each>`);
 if (args.has("--empty") || args.has("--sea")) {
   bunCompile("cli/empty.ts", join(root, "dist/bench/empty-bun"));
   console.log(`dist/bench/empty-bun ${mib(join(root, "dist/bench/empty-bun"))}`);

@@ -3,6 +3,7 @@
 #   iproute2, util-linux (nsenter), procps (sysctl), iputils-ping: the kernel plumbing and checks
 #   containernetworking-plugins: the reference plugins in /usr/lib/cni, for interop tests and the benchmark
 #   time: peak memory per invocation in the benchmark
+#   gcc, libc6-dev (libc.a): also QuickJS and the static native shim, dist/bin/patchcord-shim (scripts/build-shim.mjs)
 #   nftables, iptables: ipMasq (nft) and the reference portmap in chaining tests
 #   the guest kernels of scripts/kernel-run.sh, which have ipvlan, dummy, 802.1q and bridge VLAN
 #   filtering for test/kernel-features and the lab's ipvlan scene (both are installed: which one boots

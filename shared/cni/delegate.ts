@@ -38,12 +38,33 @@ export function findPlugin(type: string, path: string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The shim the build and the agent put beside the multi-call binary (dist/bin, /opt/cni/bin). */
+const SHIM_NAME = "patchcord-shim";
+const sameFiles = new Map<string, boolean>();
+const identity = (st: { dev: number; ino: number; size: number; mtimeMs: number }) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+
+/**
+ * Whether `binary` runs this very code: the multi-call binary itself, or the native shim that
+ * hands calls to it (the plugin names are the shim's since issue 13), as a link of the shim
+ * beside us or as a copy of it (the agent's image installs copies). A copy is compared byte for
+ * byte once per file version; the server keeps the answer for its lifetime.
+ */
 function isThisExecutable(binary: string): boolean {
   try {
-    // Same file (device and inode): the links in CNI_PATH and this executable's own path.
     const a = fs().statSync(binary);
-    const b = fs().statSync(process.execPath);
-    return a.dev === b.dev && a.ino === b.ino;
+    const self = fs().statSync(process.execPath);
+    if (a.dev === self.dev && a.ino === self.ino) return true;
+    const shimPath = join(process.execPath.slice(0, process.execPath.lastIndexOf("/")) || "/", SHIM_NAME);
+    const shim = fs().statSync(shimPath);
+    if (a.dev === shim.dev && a.ino === shim.ino) return true;
+    if (a.size !== shim.size) return false;
+    const key = `${identity(a)}|${identity(shim)}`;
+    let same = sameFiles.get(key);
+    if (same === undefined) {
+      same = Buffer.from(fs().readFileSync(binary)).equals(Buffer.from(fs().readFileSync(shimPath)));
+      sameFiles.set(key, same);
+    }
+    return same;
   } catch {
     return false;
   }

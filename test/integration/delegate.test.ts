@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { delegate } from "../../shared/cni/delegate";
 import { withIpamAdd } from "../../shared/cni/ipam";
 import { tempDataDir } from "../../plugins/host-local/test-helpers";
-import { BIN, haveBinaries, testIf } from "./helpers";
+import { BIN, callerEnv, haveBinaries, testIf } from "./helpers";
 
 // IPAM delegation with the real host-local binary and with small fake plugins.
 const it = testIf(haveBinaries, "dist/bin/host-local is not built (npm run build)");
@@ -23,7 +23,7 @@ const config = (subnet = "10.50.0.0/29") =>
   Buffer.from(JSON.stringify({ cniVersion: "1.0.0", name: "deleg", type: "parent", ipam: { type: "host-local", dataDir: data.dir, subnet } }));
 const ctx = (stdin: Buffer, path = [BIN]) => ({
   path,
-  env: { PATH: process.env.PATH, CNI_COMMAND: "ADD", CNI_CONTAINERID: "p1", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: path.join(":") },
+  env: { ...callerEnv(), CNI_COMMAND: "ADD", CNI_CONTAINERID: "p1", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: path.join(":") },
   stdin,
   version: "1.0.0",
 });

@@ -33,10 +33,19 @@ export interface PluginRun extends RunResult {
   json?: Record<string, unknown>;
 }
 
+/**
+ * What a runtime's plugin process inherits beside the CNI variables: PATH, and in the test pass
+ * with the resident server (scripts/test.mjs) the socket the shims are to use.
+ */
+export const callerEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+  ...(process.env.PATCHCORD_SOCKET ? { PATCHCORD_SOCKET: process.env.PATCHCORD_SOCKET } : {}),
+});
+
 /** Runs a plugin binary the way a runtime does: CNI_* environment and the config on stdin (argv `prefix` + binary). */
 export async function execPlugin(binary: string, env: Record<string, string>, config: unknown, prefix: string[] = [], args: string[] = []): Promise<PluginRun> {
   const input = typeof config === "string" ? config : JSON.stringify(config);
-  const r = await runCommand([...prefix, binary, ...args], input, { PATH: process.env.PATH, ...env });
+  const r = await runCommand([...prefix, binary, ...args], input, { ...callerEnv(), ...env });
   let json: Record<string, unknown> | undefined;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
