@@ -11,7 +11,7 @@
 import * as std from "std";
 import * as os from "os";
 import * as native from "patchcord_native";
-import { DEFAULT_SOCKET, MAX_JSON_FRAME, PROTOCOL, SOCKET_ENV, STDIN_CHUNK, frameHeader, frameLength } from "../server/protocol";
+import { DEFAULT_SOCKET, MAX_JSON_FRAME, PROTOCOL, SHIM_TAGLINE, SOCKET_ENV, STDIN_CHUNK, frameHeader, frameLength } from "../server/protocol";
 import type { Hello, Reply, Request } from "../server/protocol";
 import { INTERNAL, IO_FAILURE, TRY_AGAIN_LATER, errorJson, sniffCniVersion } from "./cni";
 import { basename, fallbackEnvironment, pluginBinary } from "./fallback";
@@ -224,8 +224,15 @@ function forward(fd: number, argv: string[], env: Env, socketPath: string): numb
   return reply.code;
 }
 
+/** Run under its own name, the shim is no plugin: it says what it is (the agent's uninstall knows it by this line). */
+const OWN_NAME = "patchcord-shim";
+
 function run(): number {
   const argv = scriptArgs;
+  if (basename(argv[0] ?? "") === OWN_NAME) {
+    print(2, `${SHIM_TAGLINE}\nLink it under a plugin's name (bridge, veth-routed, host-local, macvlan, ipvlan, or patchcord-<name>); it needs the binary patchcord beside it.\n`);
+    return argv[1] === "--help" ? 0 : 2;
+  }
   const env = std.getenviron();
   const socketPath = env[SOCKET_ENV] || DEFAULT_SOCKET;
   const fd = native.connectUnix(socketPath, HELLO_TIMEOUT_MS);
