@@ -1,3 +1,5 @@
+import type { AgentDeps } from "../agent/main";
+
 /**
  * The node agent and the Kubernetes client it is built on are several MB of code that no CNI call
  * needs. In the plugins' bundle they made every plugin start ~30% slower (all bytecode of one
@@ -5,7 +7,7 @@
  * embeds it in the executable as a file (dist/agent.bundle), evaluated only by `patchcord agent`.
  * Run from source (tests), the agent is required as usual.
  */
-export type AgentMain = (args: string[]) => Promise<number>;
+export type AgentMain = (args: string[], deps?: Pick<AgentDeps, "serve">) => Promise<number>;
 
 interface EmbeddedFile {
   name: string;

@@ -1,6 +1,7 @@
 import { SUPPORTED_VERSIONS } from "../shared/cni/versions";
 import { BINARY_TAGLINE, PATCHCORD_VERSION } from "../shared/version";
 import { pluginFor, pluginNames, runNamedPlugin } from "../plugins/registry";
+import type { AgentMain } from "./agent-loader";
 
 /**
  * The multi-call binary: one executable, installed once and linked under each plugin's name.
@@ -12,15 +13,17 @@ import { pluginFor, pluginNames, runNamedPlugin } from "../plugins/registry";
 const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
   lab: () => require("../lab/lab").runLab,
   explain: () => require("../explain/explain").runExplain,
+  serve: () => (args) => require("../server/serve").runServe(args, usage),
   agent: () => async (args) => {
-    let runAgent: (args: string[]) => Promise<number>;
+    let runAgent: AgentMain;
     try {
       runAgent = await require("./agent-loader").loadAgent();
     } catch (e) {
       console.error(`patchcord: ${(e as Error).message}`); // e.g. the Node SEA build, which has no agent
       return 2;
     }
-    return runAgent(args);
+    // The agent runs the resident server of this bundle (its own bundle has no plugins).
+    return runAgent(args, { serve: (o) => require("../server/server").startServer({ ...o, usage }) });
   },
 };
 
@@ -33,6 +36,7 @@ function usage(): string {
     "patchcord explain CONFLIST [--command ADD|DEL] [--netns PATH] [--ifname NAME] [--container-id ID]:",
     "  what a plugin run would do to the kernel, as a shell script, without doing it",
     "patchcord agent [--help]: the Kubernetes node agent (installs the plugins, writes the conflist, routes to other nodes)",
+    "patchcord serve [--socket PATH] [--help]: the resident CNI server the shims hand their calls to",
   ].join("\n");
 }
 

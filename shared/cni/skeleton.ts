@@ -22,6 +22,8 @@ export interface Request<C> extends Invocation {
   prevResult?: Result;
   env: Record<string, string | undefined>;
   trace: Tracer;
+  /** The invocation's stderr (a delegated plugin's stderr goes there too). */
+  stderr?: (text: string) => void;
 }
 
 export interface PluginFuncs<C> {
@@ -92,7 +94,7 @@ async function buildRequest<C>(
   requireVerbAllowed(inv.command, version);
   const prevResult = raw.prevResult === undefined || raw.prevResult === null ? undefined : parseResult(raw.prevResult, version);
   const config = funcs.parseConfig(raw, inv);
-  return { ...inv, version, network: raw.name, config, raw, stdin, prevResult, env: io.env, trace };
+  return { ...inv, version, network: raw.name, config, raw, stdin, prevResult, env: io.env, trace, stderr: io.stderr };
 }
 
 /**
