@@ -5,6 +5,8 @@ import type { PluginIO } from "../shared/cni/skeleton";
 import { ErrorCode } from "../shared/cni/errors";
 import { isSupportedVersion, NEWEST_VERSION } from "../shared/cni/versions";
 import { setHostNetnsSource } from "../shared/kernel/netns";
+import { setSlowOpRunner } from "../shared/kernel/netlink/offload";
+import { netlinkPool } from "./netlink-pool";
 import { netlinkAvailable, peerCredentials, tryLockExclusive } from "../shared/sys/syscalls";
 import { PATCHCORD_VERSION } from "../shared/version";
 import { pluginFor, runNamedPlugin } from "../plugins/registry";
@@ -111,6 +113,8 @@ const MAX_SOCKET_PATH = 107;
 /** The host side's namespace of the call this code runs for (see shared/kernel/netns.ts hostNetns). */
 const callerNetns = new AsyncLocalStorage<string | undefined>();
 let sourceSet = false;
+/** The threads that wait out slow kernel operations, shared by the process's servers. */
+let pool: ReturnType<typeof netlinkPool> | undefined;
 /** The namespace path of the call the current code runs for (what the server hands setHostNetnsSource). */
 export const currentCallerNetns = (): string | undefined => callerNetns.getStore();
 
@@ -304,6 +308,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer | Bus
       setHostNetnsSource(currentCallerNetns);
       sourceSet = true;
     }
+    pool ??= netlinkPool(4, log);
+    setSlowOpRunner(pool.runner);
     const previous = process.umask(0o177);
     try {
       listener = bun.listen({ unix: socket, socket: handlers() });
@@ -598,6 +604,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer | Bus
         // Bun removes it when the listener stops
       }
       releaseLock(lock);
+      setSlowOpRunner(undefined);
     })());
 
   return { socket, stop };

@@ -1,13 +1,15 @@
 import type { Op } from "../ops";
 import { runSteps, StepsResult, writeSysctls } from "../steps";
 import { inNetns, withSession } from "./session";
+import { hostNetns } from "../netns";
+import { isSlowBatch, slowOpRunner } from "./offload";
 import { netlinkAvailable } from "../../sys/syscalls";
 import { NlOp, translate } from "./translate";
 
 const message = (e: unknown): string => (e as Error)?.message ?? String(e);
 
-/** The ip operations of a batch, over one rtnetlink socket in `netns`. */
-function runIp(netns: string | undefined, ops: NlOp[], force: boolean): StepsResult {
+/** The ip operations of a batch, over one rtnetlink socket in `netns` (also a worker thread's job). */
+export function runIp(netns: string | undefined, ops: NlOp[], force: boolean): StepsResult {
   try {
     return withSession(netns, (s) => runSteps(ops, force, (op) => s.apply(op), (_op, e) => message(e)));
   } catch (e) {
@@ -32,6 +34,12 @@ function runSysctls(netns: string, ops: Extract<Op, { tool: "sysctl" }>[], force
 export function runBatchInProcess(tool: Op["tool"], netns: string | undefined, ops: Op[], force: boolean): StepsResult | undefined {
   if (!netlinkAvailable()) return undefined;
   if (tool === "sysctl" && netns !== undefined) return runSysctls(netns, ops as Extract<Op, { tool: "sysctl" }>[], force);
+  const translated = translateAll(tool, ops);
+  return translated && runIp(netns, translated, force);
+}
+
+/** A batch's operations as netlink requests, or undefined when one of them is not translatable. */
+function translateAll(tool: Op["tool"], ops: Op[]): NlOp[] | undefined {
   if (tool !== "ip") return undefined;
   const translated: NlOp[] = [];
   for (const op of ops) {
@@ -39,5 +47,18 @@ export function runBatchInProcess(tool: Op["tool"], netns: string | undefined, o
     if (!t) return undefined;
     translated.push(t);
   }
-  return runIp(netns, translated, force);
+  return translated;
+}
+
+/**
+ * A batch of slow operations on the runner the resident server registered (offload.ts), or
+ * undefined: no runner, no FFI, or not such a batch. `netns` undefined is the host side's,
+ * resolved here, before the call gives the thread away.
+ */
+export function runSlowBatchElsewhere(tool: Op["tool"], netns: string | undefined, ops: Op[], force: boolean): Promise<StepsResult> | undefined {
+  const runner = slowOpRunner();
+  if (!runner || !netlinkAvailable()) return undefined;
+  const translated = translateAll(tool, ops);
+  if (!translated || !isSlowBatch(translated)) return undefined;
+  return runner(netns ?? hostNetns(), translated, force);
 }

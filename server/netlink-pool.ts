@@ -1,0 +1,78 @@
+import { runIp } from "../shared/kernel/netlink/backend";
+import type { SlowOpRunner } from "../shared/kernel/netlink/offload";
+import type { StepsResult } from "../shared/kernel/steps";
+import type { Job } from "./netlink-worker";
+
+interface WorkerLike {
+  onmessage: ((e: { data: { id: number; result: StepsResult } }) => void) | null;
+  onerror: ((e: { message?: string }) => void) | null;
+  postMessage(job: Job): void;
+  terminate(): void;
+}
+
+/**
+ * A few threads for the kernel operations that sleep (offload.ts): while one of them waits for a
+ * veth's deletion, the server's thread goes on with other calls, as separate plugin processes
+ * would. Threads start on first use and stay. If a thread cannot start (a build without the worker
+ * entry), the operation runs right here, as before. A thread that dies fails its jobs with the
+ * reason (whether the kernel had done them is unknown, as for a killed plugin) and is replaced.
+ */
+export function netlinkPool(size = 4, log: (line: string) => void = () => undefined): { runner: SlowOpRunner; stop(): void } {
+  const Worker = (globalThis as { Worker?: new (url: string) => WorkerLike }).Worker;
+  const threads: (WorkerLike | undefined)[] = new Array(size).fill(undefined);
+  const busy = new Array<number>(size).fill(0);
+  const pending = new Map<number, { thread: number; resolve: (r: StepsResult) => void }>();
+  let next = 1;
+  let unavailable = !Worker;
+
+  const start = (i: number): WorkerLike | undefined => {
+    if (unavailable) return undefined;
+    try {
+      // The worker is a second entry point of the compiled binary (scripts/build.mjs), found
+      // relative to this module; Bun gives its CommonJS bundles import.meta as well.
+      // @ts-expect-error: TypeScript allows import.meta only in ES module output
+      const w = new Worker!(new URL("./netlink-worker.ts", import.meta.url).href);
+      w.onmessage = (e) => {
+        const p = pending.get(e.data.id);
+        if (!p) return;
+        pending.delete(e.data.id);
+        busy[p.thread]--;
+        p.resolve(e.data.result);
+      };
+      w.onerror = (e) => {
+        log(`a netlink thread failed: ${e.message ?? "unknown error"}; its operations are reported as failed`);
+        threads[i] = undefined;
+        busy[i] = 0;
+        for (const [id, p] of pending) {
+          if (p.thread !== i) continue;
+          pending.delete(id);
+          p.resolve({ code: 1, stdout: "", stderr: `the server's netlink thread failed: ${e.message ?? "unknown error"}`, failedAt: 0 });
+        }
+      };
+      return w;
+    } catch (e) {
+      unavailable = true;
+      log(`no netlink threads (${(e as Error).message}): slow kernel operations run on the main thread`);
+      return undefined;
+    }
+  };
+
+  const runner: SlowOpRunner = (netns, ops, force) => {
+    let i = 0;
+    for (let j = 1; j < size; j++) if (busy[j] < busy[i]) i = j;
+    const thread = (threads[i] ??= start(i));
+    if (!thread) return Promise.resolve(runIp(netns, ops, force));
+    const id = next++;
+    busy[i]++;
+    return new Promise((resolve) => {
+      pending.set(id, { thread: i, resolve });
+      thread.postMessage({ id, netns, ops, force });
+    });
+  };
+
+  const stop = () => {
+    for (const t of threads) t?.terminate();
+    threads.fill(undefined);
+  };
+  return { runner, stop };
+}
