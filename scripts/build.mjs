@@ -55,7 +55,8 @@ const main = join(root, "dist/bin/patchcord");
 // plugins' bundle it would slow every CNI call's start-up (cli/agent-loader.ts).
 const agentBundle = join(root, "dist/agent.bundle");
 run(bun, ["build", "--minify", "--format=cjs", "--target=bun", "agent/bundle-entry.ts", "--outfile", agentBundle], { stdio: ["ignore", "ignore", "inherit"] });
-bunCompile("cli/entry.ts", main, [agentBundle]);
+// The resident server's netlink threads (server/netlink-pool.ts) run a second entry point.
+bunCompile("cli/entry.ts", main, ["server/netlink-worker.ts", agentBundle]);
 console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode)`);
 // A runtime executes the native shim (shim/main.ts): it hands the call to `patchcord serve`, or
 // becomes dist/bin/patchcord when no server answers.
