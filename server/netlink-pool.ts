@@ -14,14 +14,13 @@ interface WorkerLike {
  * A few threads for the kernel operations that sleep (offload.ts): while one of them waits for a
  * veth's deletion, the server's thread goes on with other calls, as separate plugin processes
  * would. Threads start on first use and stay. If a thread cannot start (a build without the worker
- * entry), the operation runs right here, as before. A thread that dies fails its jobs with the
- * reason (whether the kernel had done them is unknown, as for a killed plugin) and is replaced.
+ * entry), its jobs and all later ones run right here, as before.
  */
 export function netlinkPool(size = 4, log: (line: string) => void = () => undefined): { runner: SlowOpRunner; stop(): void } {
   const Worker = (globalThis as { Worker?: new (url: string) => WorkerLike }).Worker;
   const threads: (WorkerLike | undefined)[] = new Array(size).fill(undefined);
   const busy = new Array<number>(size).fill(0);
-  const pending = new Map<number, { thread: number; resolve: (r: StepsResult) => void }>();
+  const pending = new Map<number, { thread: number; job: Job; resolve: (r: StepsResult) => void }>();
   let next = 1;
   let unavailable = !Worker;
 
@@ -40,13 +39,15 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
         p.resolve(e.data.result);
       };
       w.onerror = (e) => {
-        log(`a netlink thread failed: ${e.message ?? "unknown error"}; its operations are reported as failed`);
-        threads[i] = undefined;
-        busy[i] = 0;
-        for (const [id, p] of pending) {
-          if (p.thread !== i) continue;
+        // runIp catches what its operations throw, so an error here is the thread itself failing
+        // to load or start: its jobs never ran. They run here, and so does everything after.
+        log(`no netlink threads (${e.message ?? "a thread failed to start"}): slow kernel operations run on the main thread`);
+        unavailable = true;
+        threads.fill(undefined);
+        busy.fill(0);
+        for (const [id, p] of [...pending]) {
           pending.delete(id);
-          p.resolve({ code: 1, stdout: "", stderr: `the server's netlink thread failed: ${e.message ?? "unknown error"}`, failedAt: 0 });
+          p.resolve(runIp(p.job.netns, p.job.ops, p.job.force));
         }
       };
       return w;
@@ -64,9 +65,10 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
     if (!thread) return Promise.resolve(runIp(netns, ops, force));
     const id = next++;
     busy[i]++;
+    const job: Job = { id, netns, ops, force };
     return new Promise((resolve) => {
-      pending.set(id, { thread: i, resolve });
-      thread.postMessage({ id, netns, ops, force });
+      pending.set(id, { thread: i, job, resolve });
+      thread.postMessage(job);
     });
   };
 

@@ -130,6 +130,8 @@ it("a server restarted (SIGTERM, then started again) while ADD/DEL pairs keep co
   await Promise.all([...loads, restarts]);
   expect(failures).toEqual([]);
   expect(server.served().length).toBeGreaterThan(0);
+  // Its DELs' link deletions ran on the netlink threads (a build without them would say so).
+  expect(server.lines.filter((l) => /netlink thread/.test(l))).toEqual([]);
   expect(await leftovers(network)).toEqual({ ports: [], reserved: [] });
   server.kill("SIGTERM");
   expect(await server.exited).toBe(0);
