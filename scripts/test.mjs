@@ -44,7 +44,7 @@ rmSync(serverResultsFile, { force: true });
 const withServer = { ...process.env, PATCHCORD_SOCKET: serverSocket };
 const serverJest = spawnSync(process.execPath, ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning", "node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${serverResultsFile}`, SERVER_SUITES], { cwd: root, stdio: "inherit", env: withServer }).status ?? 1;
 
- (bridge VLAN filtering, ipvlan, dummy links)
+// Tests that need kernel features this kernel lacks (bridge VLAN filtering, ipvlan, dummy links)
 // run in one guest kernel, all of them in one boot: User-Mode Linux where it boots, else a QEMU VM
 // (scripts/kernel-run.sh decides by trying). Where neither can run they are skipped, except in CI.
 const guestFile = join(root, "dist/jest-kernel-features.json");
