@@ -491,13 +491,6 @@ it("serve without the FFI (PATCHCORD_FFI=0, as under the Node build) says why in
   expect(existsSync(join(dir, "noffi"))).toBe(false);
 });
 
-const SEA = join(BIN, "../sea/patchcord");
-testIf(isRoot && existsSync(SEA), "the Node single-executable build is not built (npm run build:sea)")("serve under the Node single-executable build: one line, exit 2", async () => {
-  const r = await runCommand([SEA, "serve", "--socket", join(dir, "sea/cni.sock")]);
-  expect(r.code).toBe(2);
-  expect(r.stderr).toMatch(/^patchcord serve: needs the Bun build's system calls[^\n]*\n$/);
-  expect(existsSync(join(dir, "sea"))).toBe(false);
-});
 
 it("a client that stalls mid-request is dropped after 30 s", async () => {
   const r = await stalled;
