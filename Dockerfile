@@ -20,7 +20,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 # Bun (from node_modules) compiles everything into one self-contained executable; QuickJS compiles
 # the shim that the agent installs under the plugins' names.
-RUN npm run build && dist/bin/patchcord --version && test -x dist/bin/patchcord-shim
+RUN npm run build && dist/bin/patchcord --version && test -x dist/bin/patchcord-shim && test -f dist/bin/patchcord-syscall.node
 
 FROM ${RUNTIME_IMAGE}
 # An ARG, not an ENV: it quiets debconf during the build without staying in the image.
@@ -30,6 +30,6 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iproute2 nftables iptables \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-COPY --from=build /src/dist/bin/patchcord /src/dist/bin/patchcord-shim /usr/local/bin/
+COPY --from=build /src/dist/bin/patchcord /src/dist/bin/patchcord-shim /src/dist/bin/patchcord-syscall.node /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/patchcord"]
 CMD ["agent"]

@@ -51,6 +51,10 @@ describe("installPlugins", () => {
     await installPlugins({ source: src, binDir: old, log });
     expect((await installPlugins({ source: src, shim, binDir: old, log })).changed).toEqual(["patchcord", ...installedNames(), "patchcord-shim"]);
     expect(readFileSync(`${old}/patchcord-bridge`, "utf8")).toBe("the shim");
+    // The system-call addon goes beside the binary, which loads it from its own directory.
+    const addon = source("patchcord-syscall.node", "the addon");
+    expect((await installPlugins({ source: src, shim, addon, binDir: bin, log })).changed).toEqual(["patchcord-syscall.node"]);
+    expect(readFileSync(`${bin}/patchcord-syscall.node`, "utf8")).toBe("the addon");
   });
 
   test("a second install changes nothing (same inode, same mtime, no log)", async () => {

@@ -123,23 +123,31 @@ export class SameContent {
   }
 }
 
-/** What goes where: each file under its names (several names are hard links of one copy). */
-export function installLayout(source: string, shim?: string): { file: string; names: string[] }[] {
+/** The system-call addon the build puts beside the binary; the binary loads it from its own directory. */
+export const ADDON_NAME = "patchcord-syscall.node";
+
+/**
+ * What goes where: each file under its names (several names are hard links of one copy). The
+ * addon goes first (a binary beside no addon still works, through bun:ffi, only slower to start).
+ */
+export function installLayout(source: string, shim?: string, addon?: string): { file: string; names: string[] }[] {
+  const withAddon = addon ? [{ file: addon, names: [ADDON_NAME] }] : [];
   // The shim also under its own name: beside `patchcord` that is how the binary recognises a
   // delegated patchcord-host-local as itself, to run it in-process (shared/cni/delegate.ts).
-  return shim ? [{ file: source, names: [BINARY_NAME] }, { file: shim, names: [...installedNames(), SHIM_NAME] }] : [{ file: source, names: installedNames() }];
+  if (shim) return [...withAddon, { file: source, names: [BINARY_NAME] }, { file: shim, names: [...installedNames(), SHIM_NAME] }];
+  return [...withAddon, { file: source, names: installedNames() }];
 }
 
-export async function installPlugins(opts: { source: string; shim?: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {
+export async function installPlugins(opts: { source: string; shim?: string; addon?: string; binDir: string; log: Log }): Promise<{ changed: string[] }> {
   const binDir = checkDir(opts.binDir, "CNI bin dir");
-  for (const f of [opts.source, opts.shim]) {
+  for (const f of [opts.source, opts.shim, opts.addon]) {
     if (f !== undefined && !f.startsWith("/")) throw new Error(`install source ${JSON.stringify(f)} must be an absolute path`);
   }
   ensureDir(binDir, opts.log, "the CNI bin dir");
   removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, opts.log);
   const changed: string[] = [];
   // The binary before the shim: a shim installed first could find no `patchcord` to fall back to.
-  for (const { file, names } of installLayout(opts.source, opts.shim)) changed.push(...installFile(file, names, binDir, opts.log));
+  for (const { file, names } of installLayout(opts.source, opts.shim, opts.addon)) changed.push(...installFile(file, names, binDir, opts.log));
   if (changed.length) fsyncDir(binDir);
   return { changed };
 }

@@ -2,7 +2,7 @@ import { renderConflist, writeConflist } from "./conflist";
 import { startHealthServer, type Check, type HealthServer } from "./health";
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
-import { havePortmap, installPlugins, SHIM_NAME } from "./install";
+import { ADDON_NAME, havePortmap, installPlugins, SHIM_NAME } from "./install";
 import { connectKube, KubeConfigError, type NodeApi } from "./kube";
 import { createLog, errorMessage, Notes, type Log } from "./log";
 import { syncMasquerade } from "./masquerade";
@@ -101,7 +101,8 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
     confDir: o.cniConfDir,
     dataDir: o.ipamDataDir,
     source: process.execPath,
-    shim: shimBeside(process.execPath),
+    shim: fileBeside(process.execPath, SHIM_NAME),
+    addon: fileBeside(process.execPath, ADDON_NAME),
   };
   const watcher = new NodeWatcher({ api, log, resyncMs, onChange: (reason) => scheduler.request(reason) });
   const scheduler = new ReconcileScheduler(
@@ -165,11 +166,11 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
   return 0;
 }
 
-/** The shim the build puts beside the binary (dist/bin, the image's bin dir), when there is one. */
-function shimBeside(binary: string): string | undefined {
-  const shim = `${dirname(binary)}/${SHIM_NAME}`;
+/** A file the build puts beside the binary (dist/bin, the image's bin dir), when it is there. */
+function fileBeside(binary: string, name: string): string | undefined {
+  const path = `${dirname(binary)}/${name}`;
   try {
-    return statSync(shim).isFile() ? shim : undefined;
+    return statSync(path).isFile() ? path : undefined;
   } catch {
     return undefined;
   }

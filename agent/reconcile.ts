@@ -143,6 +143,8 @@ export interface ReconcileConfig {
   source: string;
   /** The native shim to install under the plugins' names, when the build has one. */
   shim?: string;
+  /** The system-call addon to install beside the binary, when the build has one. */
+  addon?: string;
 }
 
 export interface ReconcileResult {
@@ -170,7 +172,7 @@ export async function reconcileOnce(
 ): Promise<ReconcileResult> {
   const changes: string[] = [];
   if (opts.install) {
-    const { changed } = await fx.installPlugins({ source: cfg.source, shim: cfg.shim, binDir: cfg.binDir, log });
+    const { changed } = await fx.installPlugins({ source: cfg.source, shim: cfg.shim, addon: cfg.addon, binDir: cfg.binDir, log });
     if (changed.length) changes.push(`installed ${changed.join(" ")}`);
   }
   if (!nodes) return { ready: false, reason: "waiting for the first node list from the API server", changes };

@@ -5,7 +5,7 @@ import { checkDir, Log, removeLeftoverTemps } from "./atomic-file";
 
 export type { Log } from "./atomic-file";
 import { NETWORK_NAME, removeConflist } from "./conflist";
-import { BINARY_NAME, INSTALL_TEMP_PURPOSE, installedNames, SameContent, SHIM_NAME } from "./install";
+import { ADDON_NAME, BINARY_NAME, INSTALL_TEMP_PURPOSE, installedNames, SameContent, SHIM_NAME } from "./install";
 import { SHIM_TAGLINE } from "../server/protocol";
 import { removeMasquerade } from "./masquerade";
 import { removeAllRoutes } from "./routes";
@@ -50,6 +50,13 @@ function isOurBinary(path: string, st: Stats, running: SameContent[]): boolean {
   return fileContains(path, OUR_MARKER) || fileContains(path, SHIM_TAGLINE);
 }
 
+/** Our addon: the one beside the running binary, or a file with the addon's own marker (a Node-API module of ours). */
+function isOurAddon(path: string, st: Stats): boolean {
+  if (!st.isFile()) return false;
+  const beside = sameContentOrNone(`${dirname(process.execPath)}/${ADDON_NAME}`);
+  return beside.some((r) => r.difference(path, st) === undefined) || fileContains(path, "patchcord_syscall");
+}
+
 const sameContentOrNone = (path: string): SameContent[] => {
   try {
     return [new SameContent(path)];
@@ -62,7 +69,7 @@ async function removeBinaries(binDir: string, log: Log): Promise<void> {
   removeLeftoverTemps(binDir, INSTALL_TEMP_PURPOSE, log);
   const running = [...sameContentOrNone(process.execPath), ...sameContentOrNone(`${dirname(process.execPath)}/${SHIM_NAME}`)];
   // The shims before the binary they fall back to.
-  for (const name of [...installedNames(), SHIM_NAME, BINARY_NAME]) {
+  for (const name of [...installedNames(), SHIM_NAME, BINARY_NAME, ADDON_NAME]) {
     const path = `${binDir}/${name}`;
     let st: Stats;
     try {
@@ -70,7 +77,7 @@ async function removeBinaries(binDir: string, log: Log): Promise<void> {
     } catch {
       continue;
     }
-    if (!isOurBinary(path, st, running)) {
+    if (!isOurBinary(path, st, running) && !(name === ADDON_NAME && isOurAddon(path, st))) {
       log(`left ${path}: it is not a patchcord binary`);
       continue;
     }

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, rmSync, symlinkSync, statSync, copyFileSync, wri
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildShim } from "./build-shim.mjs";
+import { buildNative } from "./build-native.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bun = join(root, "node_modules/@oven/bun-linux-x64/bin/bun");
@@ -57,6 +58,7 @@ const agentBundle = join(root, "dist/agent.bundle");
 run(bun, ["build", "--minify", "--format=cjs", "--target=bun", "agent/bundle-entry.ts", "--outfile", agentBundle], { stdio: ["ignore", "ignore", "inherit"] });
 // The resident server's netlink threads (server/netlink-pool.ts) run a second entry point.
 bunCompile("cli/entry.ts", main, ["server/netlink-worker.ts", agentBundle]);
+buildNative(join(root, "dist/bin")); // patchcord-syscall.node beside it: system calls without bun:ffi
 console.log(`dist/bin/patchcord ${mib(main)} (Bun ${execFileSync(bun, ["--version"]).toString().trim()}, bytecode)`);
 // A runtime executes the native shim (shim/main.ts): it hands the call to `patchcord serve`, or
 // becomes dist/bin/patchcord when no server answers.

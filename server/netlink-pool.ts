@@ -4,6 +4,7 @@ import type { StepsResult } from "../shared/kernel/steps";
 import type { Job } from "./netlink-worker";
 
 interface WorkerLike {
+  unref?(): void;
   onmessage: ((e: { data: { id: number; result: StepsResult } }) => void) | null;
   onerror: ((e: { message?: string }) => void) | null;
   postMessage(job: Job): void;
@@ -50,6 +51,8 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
           p.resolve(runIp(p.job.netns, p.job.ops, p.job.force));
         }
       };
+      // An idle thread must not keep the process alive once the server has stopped.
+      w.unref?.();
       return w;
     } catch (e) {
       unavailable = true;

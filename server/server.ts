@@ -6,7 +6,7 @@ import { ErrorCode } from "../shared/cni/errors";
 import { isSupportedVersion, NEWEST_VERSION } from "../shared/cni/versions";
 import { setHostNetnsSource } from "../shared/kernel/netns";
 import { setSlowOpRunner } from "../shared/kernel/netlink/offload";
-import { netlinkPool } from "./netlink-pool";
+import type { netlinkPool } from "./netlink-pool";
 import { netlinkAvailable, peerCredentials, tryLockExclusive } from "../shared/sys/syscalls";
 import { PATCHCORD_VERSION } from "../shared/version";
 import { pluginFor, runNamedPlugin } from "../plugins/registry";
@@ -308,7 +308,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer | Bus
       setHostNetnsSource(currentCallerNetns);
       sourceSet = true;
     }
-    pool ??= netlinkPool(4, log);
+    // Required here, under Bun only: the pool finds its worker through import.meta, which the
+    // CommonJS that jest runs cannot parse.
+    pool ??= (require("./netlink-pool") as { netlinkPool: typeof netlinkPool }).netlinkPool(4, log);
     setSlowOpRunner(pool.runner);
     const previous = process.umask(0o177);
     try {
@@ -605,6 +607,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer | Bus
       }
       releaseLock(lock);
       setSlowOpRunner(undefined);
+      pool?.stop();
+      pool = undefined;
     })());
 
   return { socket, stop };

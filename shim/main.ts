@@ -14,7 +14,7 @@ import * as native from "patchcord_native";
 import { DEFAULT_SOCKET, MAX_JSON_FRAME, PROTOCOL, SHIM_TAGLINE, SOCKET_ENV, STDIN_CHUNK, frameHeader, frameLength } from "../server/protocol";
 import type { Hello, Reply, Request } from "../server/protocol";
 import { INTERNAL, IO_FAILURE, TRY_AGAIN_LATER, errorJson, sniffCniVersion } from "./cni";
-import { basename, fallbackEnvironment, pluginBinary } from "./fallback";
+import { basename, fallbackAdditions, pluginBinary } from "./fallback";
 import { utf8Decode, utf8Encode } from "./utf8";
 
 const HELLO_TIMEOUT_MS = 2000;
@@ -116,8 +116,11 @@ function fallback(argv: string[], env: Env): number {
   let msg: string;
   if (path === undefined) msg = `cannot find the patchcord binary: /proc/self/exe: ${std.strerror(err)}`;
   else {
-    const next = fallbackEnvironment(env);
-    const r = native.execve(path, argv, next === env ? null : Object.keys(next).map((k) => `${k}=${next[k]}`));
+    // setenv, then execve with environ itself: every other variable goes on byte for byte
+    // (a copy would go through JavaScript strings).
+    const add = fallbackAdditions(env);
+    for (const k of Object.keys(add)) std.setenv(k, add[k]);
+    const r = native.execve(path, argv, null);
     msg = `cannot run ${path}: ${std.strerror(-r)}`;
   }
   print(1, errorJson(undefined, INTERNAL, msg));

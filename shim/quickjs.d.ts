@@ -6,6 +6,7 @@
 declare module "std" {
   export function exit(code: number): never;
   export function getenviron(): Record<string, string>;
+  export function setenv(name: string, value: string): void;
   export function strerror(errno: number): string;
 }
 

@@ -335,7 +335,7 @@ describe("fallback: no usable server, the shim becomes the Bun binary", () => {
       const rec = readRecord(file);
       expect(rec.pid).toBe(r.pid); // the same process: execve, no fork
       expect(rec.argv).toEqual([shimLink]);
-      expect(rec.env).toEqual({ PATH: process.env.PATH ?? "/usr/bin:/bin", ...env });
+      expect(rec.env).toEqual({ PATH: process.env.PATH ?? "/usr/bin:/bin", ...env, BUN_JSC_useJIT: "0" });
       expect(rec.stdin.equals(stdin)).toBe(true); // nothing of stdin was read before
       expect(s.seen[0].bytes).toBe(0);
     });

@@ -1,6 +1,6 @@
 import { utf8Decode, utf8Encode } from "./utf8";
 import { sniffCniVersion, errorJson } from "./cni";
-import { fallbackEnvironment, pluginBinary } from "./fallback";
+import { fallbackAdditions, pluginBinary } from "./fallback";
 
 /** A deterministic pseudo-random source. */
 function rng(seed: number): () => number {
@@ -61,9 +61,9 @@ describe("the shim's CNI errors", () => {
 });
 
 describe("fallback", () => {
-  test("the environment goes through unchanged (the very object, so execve gets environ as it is)", () => {
-    const env = { A: "1" };
-    expect(fallbackEnvironment(env)).toBe(env);
+  test("the Bun binary gets its JIT turned off, unless the caller said otherwise", () => {
+    expect(fallbackAdditions({ A: "1" })).toEqual({ BUN_JSC_useJIT: "0" });
+    expect(fallbackAdditions({ BUN_JSC_useJIT: "1" })).toEqual({});
   });
 
   test("the Bun binary: PATCHCORD_BINARY, else patchcord beside the shim's executable", () => {

@@ -1,6 +1,6 @@
 import { CniError, ErrorCode } from "../../shared/cni/errors";
 import { formatIP, IP, parseIP } from "../../shared/net/ip";
-import { randomBytesWeak } from "../../shared/hash";
+import { hexBytes, randomBytesWeak } from "../../shared/hash";
 import { fs, joinPath as join } from "../../shared/lazy";
 
 /** Who holds an address, as written in its file: `id\r\nifname`, or just `id` in the legacy format. */
@@ -48,7 +48,7 @@ export class DiskStore {
   }
 
   private writeTemp(content: string): string {
-    const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${Buffer.from(randomBytesWeak(6)).toString("hex")}.tmp`);
+    const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${hexBytes(randomBytesWeak(6))}.tmp`);
     const fd = fs().openSync(tmp, "wx", 0o600);
     try {
       fs().writeSync(fd, content);
@@ -124,8 +124,22 @@ export class DiskStore {
   /** Replaced atomically (temp + rename), so readers never see it half-written. */
   setLastReserved(index: number, ip: IP): void {
     const tmp = this.writeTemp(formatIP(ip));
+    const hint = join(this.dir, `last_reserved_ip.${index}`);
+    // Performance: on ext4 a rename over an existing file forces the new file's data to disk
+    // first (auto_da_alloc), 0.5-3 ms per ADD here. Swapping the two names and removing the old
+    // one is as atomic for readers and skips that; the hint needs no such care (a hint lost in a
+    // crash only makes the next search start at the beginning of the range, as a missing one does).
+    if (fs().exchangeSync?.(tmp, hint)) {
+      try {
+        fs().unlinkSync(tmp); // now the previous hint
+        return;
+      } catch {
+        // Not a file (a directory?): swap back, and let rename fail on it as it always has.
+        fs().exchangeSync?.(tmp, hint);
+      }
+    }
     try {
-      fs().renameSync(tmp, join(this.dir, `last_reserved_ip.${index}`));
+      fs().renameSync(tmp, hint);
     } catch (e) {
       fs().unlinkSync(tmp);
       throw new CniError(ErrorCode.IoFailure, `cannot record the last reserved address in ${this.dir}`, (e as Error).message);

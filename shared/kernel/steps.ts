@@ -16,7 +16,9 @@ export interface StepsResult {
  */
 export function runSteps<T>(items: T[], force: boolean, step: (item: T) => void, problem: (item: T, e: unknown) => string | undefined): StepsResult {
   const errors: string[] = [];
-  for (const [i, item] of items.entries()) {
+  // An index loop: entries() and its iterator are builtins whose first use costs ~0.2 ms (JIT off).
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
     try {
       step(item);
     } catch (e) {

@@ -1,4 +1,4 @@
-import { fnv1a64, randomBytesWeak } from "../hash";
+import { fnv1a64, hexBytes, randomBytesWeak } from "../hash";
 
 /** The host end's name: stable for (container, ifname), so DEL and CHECK find it without the netns. */
 export function hostVethName(containerId: string, ifname: string): string {
@@ -9,5 +9,5 @@ export function hostVethName(containerId: string, ifname: string): string {
 export function randomMac(): string {
   const b = randomBytesWeak(6);
   b[0] = (b[0] & 0xfe) | 0x02;
-  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+  return hexBytes(b, ":");
 }

@@ -1,9 +1,11 @@
 /**
- * System calls through Bun's FFI to libc's `syscall()`: one generic symbol (plus errno's location),
- * because Bun compiles a trampoline per symbol at load time (about 0.4 ms each). The netlink
- * backend and the file functions in ./fs.ts are built on it. Under Node (jest), on another CPU
- * architecture (the numbers are x86-64's) or with PATCHCORD_FFI=0 there is none and callers use
- * `ip` and node:fs instead.
+ * System calls to libc's `syscall()`, one generic entry point. The netlink backend and the file
+ * functions in ./fs.ts are built on it. It comes from the small Node-API addon beside the
+ * executable (native/syscall.c, built by scripts/build-native.mjs), which loads in well under a
+ * millisecond; failing that, from Bun's FFI (one `syscall` symbol plus errno's location: Bun
+ * compiles a trampoline per symbol with TinyCC, about 5 ms per process on the development VM).
+ * Under Node (jest), on another CPU architecture (the numbers are x86-64's) or with PATCHCORD_FFI=0
+ * there is none and callers use `ip` and node:fs instead; PATCHCORD_FFI=bun skips the addon.
  */
 
 export const SYS = {
@@ -26,6 +28,7 @@ export const SYS = {
   renameat: 264,
   linkat: 265,
   setns: 308,
+  renameat2: 316,
 } as const;
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -36,15 +39,10 @@ const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const CLONE_NEWNET = 0x40000000;
 
-type Syscall = (...args: (number | bigint)[]) => bigint | number;
+/** One system call: its result, or -errno when it failed. Buffers go as their addresses. */
+type RawSyscall = (nr: number, ...args: (number | ArrayBufferView)[]) => number;
 
-interface Ffi {
-  syscall: Syscall;
-  ptr: (view: ArrayBufferView) => number;
-  errno: () => number;
-}
-
-let ffi: Ffi | null | undefined;
+let raw: RawSyscall | null | undefined;
 
 /**
  * Bun's global object when patchcord may use what Bun offers beyond node: modules (the FFI, its
@@ -55,8 +53,26 @@ export function bunFacilities<T = unknown>(): T | undefined {
   return (globalThis as { Bun?: T }).Bun;
 }
 
-function load(): Ffi | null {
-  if (!bunFacilities() || process.arch !== "x64") return null;
+/** The contract of native/syscall.c this code expects (its `abi` export). */
+const ADDON_ABI = 1;
+export const ADDON_NAME = "patchcord-syscall.node";
+
+/** The addon beside the executable (the real file /proc/self/exe names), or null. */
+function loadAddon(): RawSyscall | null {
+  const exe = process.execPath;
+  const mod = { exports: {} as { syscall?: RawSyscall; abi?: number } };
+  try {
+    process.dlopen(mod, exe.slice(0, exe.lastIndexOf("/") + 1) + ADDON_NAME);
+  } catch {
+    return null; // missing (e.g. a binary copied alone) or not loadable here
+  }
+  const { syscall, abi } = mod.exports;
+  return abi === ADDON_ABI && typeof syscall === "function" ? syscall : null;
+}
+
+let sink: unknown;
+
+function loadBunFfi(): RawSyscall | null {
   try {
     // A computed name keeps bundlers for Node from trying to resolve Bun's built-in module.
     const mod = require(["bun", "ffi"].join(":")) as {
@@ -71,26 +87,35 @@ function load(): Ffi | null {
     // The main thread's errno lives at a fixed address: look it up once. (Looking it up only on
     // the first failure would be cheaper, but loading a symbol may itself overwrite errno.)
     const errnoAt = libc.symbols.__errno_location() as number;
-    return { syscall: libc.symbols.syscall as Syscall, ptr: mod.ptr, errno: () => mod.read.i32(errnoAt, 0) };
+    const call = libc.symbols.syscall as (...a: number[]) => bigint | number;
+    const { ptr } = mod;
+    return (nr, ...args) => {
+      const words = args.map((a) => (typeof a === "number" ? a : ptr(a)));
+      while (words.length < 6) words.push(0);
+      const r = Number(call(nr, ...words));
+      // The buffers stay referenced until the call has returned (so the collector cannot move or
+      // free them meanwhile).
+      sink = args;
+      return r < 0 ? -mod.read.i32(errnoAt, 0) : r;
+    };
   } catch {
     return null;
   }
 }
 
-/** The FFI, or null when this runtime has none. */
-function ffiOrNull(): Ffi | null {
-  if (ffi === undefined) ffi = load();
-  return ffi;
+function load(): RawSyscall | null {
+  if (!bunFacilities() || process.arch !== "x64") return null;
+  return (process.env.PATCHCORD_FFI !== "bun" && loadAddon()) || loadBunFfi();
+}
+
+/** The system call entry point, or null when this runtime has none. */
+function rawOrNull(): RawSyscall | null {
+  if (raw === undefined) raw = load();
+  return raw;
 }
 
 /** Whether in-process system calls (netlink, file functions) are available in this runtime. */
-export const netlinkAvailable = (): boolean => ffiOrNull() !== null;
-
-function sys(): Ffi {
-  const f = ffiOrNull();
-  if (!f) throw new Error("FFI is not available in this runtime");
-  return f;
-}
+export const netlinkAvailable = (): boolean => rawOrNull() !== null;
 
 /** An errno from a failed system call, with the call's name for the message. */
 export class SyscallError extends Error {
@@ -102,19 +127,15 @@ export class SyscallError extends Error {
   }
 }
 
-let sink: unknown;
-
 /**
- * One system call: buffers go as their addresses and stay referenced until it has returned (so the
- * collector cannot move or free them meanwhile); a failure throws a SyscallError naming `name`.
+ * One system call: buffers go as their addresses, and stay referenced until it has returned; a
+ * failure throws a SyscallError naming `name`.
  */
 export function syscall(name: string, nr: number, ...args: (number | ArrayBufferView)[]): number {
-  const s = sys();
-  const raw = args.map((a) => (typeof a === "number" ? a : s.ptr(a)));
-  while (raw.length < 6) raw.push(0);
-  const r = Number(s.syscall(nr, ...raw));
-  sink = args;
-  if (r < 0) throw new SyscallError(name, s.errno());
+  const call = rawOrNull();
+  if (!call) throw new Error("FFI is not available in this runtime");
+  const r = call(nr, ...args);
+  if (r < 0) throw new SyscallError(name, -r);
   return r;
 }
 

@@ -12,7 +12,11 @@ export interface EncodeContext {
 }
 
 export function macBytes(mac: string): Uint8Array {
-  return Uint8Array.from(mac.split(":").map((h) => parseInt(h, 16)));
+  // A loop, not Uint8Array.from: the builtin's first call costs a compiled binary (JIT off) ~0.3 ms.
+  const parts = mac.split(":");
+  const out = new Uint8Array(parts.length);
+  for (let i = 0; i < parts.length; i++) out[i] = parseInt(parts[i], 16);
+  return out;
 }
 
 export function ipBytes(ip: IP): Uint8Array {
