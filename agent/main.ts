@@ -12,6 +12,7 @@ import { describeReasons, reconcileOnce, ReconcileScheduler, type Effects } from
 import { syncRoutes } from "./routes";
 import { uninstall } from "./uninstall";
 import { uplinkMtu } from "./uplink";
+import { firstStopSignal } from "../server/signals";
 
 /**
  * `patchcord agent`: wires the node watcher, the reconcile scheduler, the resync timer and the
@@ -157,7 +158,7 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
   watcher.start();
   scheduler.request("start", true, 0);
 
-  const why = await (deps.stopSignal ?? signalled());
+  const why = await (deps.stopSignal ?? firstStopSignal());
   log(`${why}: stopping (the conflist, binaries, routes and rules stay in place)`);
   clearInterval(resync);
   await Promise.all([watcher.stop(), health.close(), server?.stop()]);
@@ -199,16 +200,4 @@ async function startOwnServer(socket: string | undefined, serve: StartServer | u
     log(`cannot serve CNI calls on ${socket}: ${errorMessage(e)}; the shims run each plugin themselves`);
     return undefined;
   }
-}
-
-function signalled(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off("SIGTERM", on);
-      process.off("SIGINT", on);
-      resolve(sig);
-    };
-    process.on("SIGTERM", on);
-    process.on("SIGINT", on);
-  });
 }

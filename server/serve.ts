@@ -2,6 +2,7 @@ import { eachArg } from "../cli/args";
 import { netlinkAvailable } from "../shared/sys/syscalls";
 import { DEFAULT_SOCKET, SOCKET_ENV } from "./protocol";
 import { ServeError, startServer } from "./server";
+import { firstStopSignal } from "./signals";
 
 const USAGE = [
   "patchcord serve [--socket PATH]: the resident CNI server; the shims hand it their calls, which it runs",
@@ -50,15 +51,7 @@ export async function runServe(args: string[], usage?: () => string): Promise<nu
   // calls of everyone else: one line, and the server carries on.
   process.on("unhandledRejection", (e) => say(`unexpected error, serving on: ${e instanceof Error ? e.message : String(e)}`));
   process.on("uncaughtException", (e) => say(`unexpected error, serving on: ${e.message}`));
-  const why = await new Promise<string>((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off("SIGTERM", on);
-      process.off("SIGINT", on);
-      resolve(sig);
-    };
-    process.on("SIGTERM", on);
-    process.on("SIGINT", on);
-  });
+  const why = await firstStopSignal();
   // A second signal while calls finish: stop waiting for them.
   const force = () => {
     say("second signal: exiting without waiting for calls in flight");
