@@ -69,7 +69,7 @@ function recorder() {
 /** Agents a test started: stopped after each test even when it failed, or Jest never exits. */
 const running: (() => void)[] = [];
 
-function startAgent(args: string[], api: FakeApi, effects: Effects) {
+function startAgent(args: string[], api: FakeApi, effects: Effects, serve?: AgentDeps["serve"]) {
   const lines: string[] = [];
   let stop!: (why: string) => void;
   let healthAddress = "";
@@ -80,6 +80,7 @@ function startAgent(args: string[], api: FakeApi, effects: Effects) {
     log: (l) => lines.push(l),
     stopSignal: new Promise((r) => (stop = r)),
     onStarted: (info) => (healthAddress = info.healthAddress),
+    serve,
   };
   const done = runAgent(["--node-name", "a", "--health-addr", "127.0.0.1:0", "--resync", "0.2", ...args], deps);
   running.push(() => stop("test over"));
@@ -101,6 +102,33 @@ describe("runAgent", () => {
     expect(err.mock.calls[1][0]).toMatch(/kubeconfig \/nonexistent\/kubeconfig: no such file/);
     out.mockRestore();
     err.mockRestore();
+  });
+
+  test("the resident server: started on --socket, stopped with the agent; a busy socket or a failure is logged and the agent carries on", async () => {
+    const api = new FakeApi([node("a", "10.244.0.0/24", "172.18.0.2", "1")]);
+    const calls: string[] = [];
+    const serve: AgentDeps["serve"] = async (o) => {
+      calls.push(`serve ${o.socket}`);
+      return { stop: async () => void calls.push("stop") };
+    };
+    const agent = startAgent(["--socket", "/tmp/pc-agent-test.sock"], api, recorder().effects, serve);
+    await until("ready", () => agent.lines.some((l) => /^ready after/.test(l)));
+    agent.stop("SIGTERM");
+    expect(await agent.done).toBe(0);
+    expect(calls).toEqual(["serve /tmp/pc-agent-test.sock", "stop"]);
+
+    const busy = startAgent([], api, recorder().effects, async () => ({ busy: "another patchcord server (pid 7) serves /run/patchcord/cni.sock" }));
+    await until("ready", () => busy.lines.some((l) => /^ready after/.test(l)));
+    expect(busy.lines).toContain("not serving CNI calls on /run/patchcord/cni.sock: another patchcord server (pid 7) serves /run/patchcord/cni.sock; carrying on without a server of its own");
+    const failing = startAgent([], api, recorder().effects, async () => {
+      throw new Error("the resident server must run as root");
+    });
+    await until("ready", () => failing.lines.some((l) => /^ready after/.test(l)));
+    expect(failing.lines).toContain("cannot serve CNI calls on /run/patchcord/cni.sock: the resident server must run as root; the shims run each plugin themselves");
+    const none: string[] = [];
+    const off = startAgent(["--socket", "none"], api, recorder().effects, async () => (none.push("called"), { busy: "" }));
+    await until("ready", () => off.lines.some((l) => /^ready after/.test(l)));
+    expect(none).toEqual([]);
   });
 
   test("agent uninstall calls uninstall() with the directory flags and exits 0", async () => {
