@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { tempDataDir } from "../../plugins/host-local/test-helpers";
 import { hostVethName } from "../../shared/plugin/veth";
 import { findExecutable } from "../../shared/kernel/which";
-import { BIN, execPlugin, haveBinaries, isRoot, runId, testIf } from "./helpers";
+import { BIN, EXEC_MODE, execPlugin, haveBinaries, isRoot, runId, testIf } from "./helpers";
 import { NetLab } from "./netlab";
 import { linkState, routes, sysctl } from "./kernel-state";
 
@@ -13,7 +13,7 @@ const it = testIf(isRoot && haveBinaries, "needs root and the built binaries (np
 const rid = runId();
 const labs = { netlink: new NetLab(`${rid}n`), processes: new NetLab(`${rid}p`) };
 type Backend = keyof typeof labs;
-const backendEnv: Record<Backend, Record<string, string>> = { netlink: {}, processes: { PATCHCORD_FFI: "0" } };
+const backendEnv: Record<Backend, Record<string, string>> = { netlink: {}, processes: { PATCHCORD_FFI: "0", ...EXEC_MODE } };
 let data: ReturnType<typeof tempDataDir>;
 const ip = findExecutable("ip") ?? "ip";
 
@@ -129,7 +129,7 @@ describe("the in-process backend needs no ip or nsenter executable", () => {
     expect((await run("DEL")).code).toBe(0);
     expect(await linkState(lab.node, port)).toBeUndefined();
     // The same without the in-process backend needs `ip`: a clean failure that says so.
-    const forced = await run("ADD", { PATCHCORD_FFI: "0" });
+    const forced = await run("ADD", { PATCHCORD_FFI: "0", ...EXEC_MODE });
     expect(forced.code).toBe(1);
     expect(forced.json).toMatchObject({ msg: expect.stringContaining("ip") });
     expect(await linkState(pod.split("/").pop()!, "eth0")).toBeUndefined();

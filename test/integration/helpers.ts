@@ -42,6 +42,13 @@ export const callerEnv = (): Record<string, string> => ({
   ...(process.env.PATCHCORD_SOCKET ? { PATCHCORD_SOCKET: process.env.PATCHCORD_SOCKET } : {}),
 });
 
+/**
+ * For a call that must run in the exec'd binary whatever the test pass (PATCHCORD_FFI=0 is the
+ * binary's setting, which a resident server ignores): a socket no server listens on, so the shim
+ * runs `patchcord` itself.
+ */
+export const EXEC_MODE: Record<string, string> = { PATCHCORD_SOCKET: "/nonexistent/patchcord-exec-mode.sock" };
+
 /** Runs a plugin binary the way a runtime does: CNI_* environment and the config on stdin (argv `prefix` + binary). */
 export async function execPlugin(binary: string, env: Record<string, string>, config: unknown, prefix: string[] = [], args: string[] = []): Promise<PluginRun> {
   const input = typeof config === "string" ? config : JSON.stringify(config);
