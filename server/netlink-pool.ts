@@ -1,11 +1,12 @@
-import { runIp } from "../shared/kernel/netlink/backend";
+import { DeletionBatch, runDeletions } from "../shared/kernel/netlink/delete-together";
 import type { SlowOpRunner } from "../shared/kernel/netlink/offload";
+import { deletionLanes, namespaceKey } from "./deletion-lanes";
 import type { StepsResult } from "../shared/kernel/steps";
 import type { Job } from "./netlink-worker";
 
 interface WorkerLike {
   unref?(): void;
-  onmessage: ((e: { data: { id: number; result: StepsResult } }) => void) | null;
+  onmessage: ((e: { data: { id: number; results: StepsResult[] } }) => void) | null;
   onerror: ((e: { message?: string }) => void) | null;
   postMessage(job: Job): void;
   terminate(): void;
@@ -15,17 +16,17 @@ interface WorkerLike {
  * A few threads for the kernel operations that sleep (offload.ts): while one of them waits for a
  * veth's deletion, the server's thread goes on with other calls, as separate plugin processes
  * would. Threads start on first use and stay. If a thread cannot start (a build without the worker
- * entry), its jobs and all later ones run right here, as before.
+ * entry), its jobs and all later ones run right here, as before. Deletions in one namespace are coalesced first (deletion-lanes.ts).
  */
 export function netlinkPool(size = 4, log: (line: string) => void = () => undefined): { runner: SlowOpRunner; stop(): void } {
   const Worker = (globalThis as { Worker?: new (url: string) => WorkerLike }).Worker;
   const threads: (WorkerLike | undefined)[] = new Array(size).fill(undefined);
   const busy = new Array<number>(size).fill(0);
-  const pending = new Map<number, { thread: number; job: Job; resolve: (r: StepsResult) => void }>();
+  const pending = new Map<number, { thread: number; job: Job; resolve: (r: StepsResult[]) => void }>();
   let next = 1;
   let unavailable = !Worker;
 
-  const start = (i: number): WorkerLike | undefined => {
+  const start = (): WorkerLike | undefined => {
     if (unavailable) return undefined;
     try {
       // The worker is a second entry point of the compiled binary (scripts/build.mjs), found
@@ -37,18 +38,18 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
         if (!p) return;
         pending.delete(e.data.id);
         busy[p.thread]--;
-        p.resolve(e.data.result);
+        p.resolve(e.data.results);
       };
       w.onerror = (e) => {
-        // runIp catches what its operations throw, so an error here is the thread itself failing
-        // to load or start: its jobs never ran. They run here, and so does everything after.
+        // runDeletions catches what its operations throw, so an error here is the thread itself
+        // failing to load or start: its jobs never ran. They run here, and so does everything after.
         log(`no netlink threads (${e.message ?? "a thread failed to start"}): slow kernel operations run on the main thread`);
         unavailable = true;
         threads.fill(undefined);
         busy.fill(0);
         for (const [id, p] of [...pending]) {
           pending.delete(id);
-          p.resolve(runIp(p.job.netns, p.job.ops, p.job.force));
+          p.resolve(runDeletions(p.job.netns, p.job.batches));
         }
       };
       // An idle thread must not keep the process alive once the server has stopped.
@@ -61,19 +62,22 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
     }
   };
 
-  const runner: SlowOpRunner = (netns, ops, force) => {
+  /** Runs the batches on the least busy thread (or here, without threads). */
+  const dispatch = (netns: string | undefined, batches: DeletionBatch[]): Promise<StepsResult[]> => {
     let i = 0;
     for (let j = 1; j < size; j++) if (busy[j] < busy[i]) i = j;
-    const thread = (threads[i] ??= start(i));
-    if (!thread) return Promise.resolve(runIp(netns, ops, force));
+    const thread = (threads[i] ??= start());
+    if (!thread) return Promise.resolve(runDeletions(netns, batches));
     const id = next++;
     busy[i]++;
-    const job: Job = { id, netns, ops, force };
+    const job: Job = { id, netns, batches };
     return new Promise((resolve) => {
       pending.set(id, { thread: i, job, resolve });
       thread.postMessage(job);
     });
   };
+
+  const runner = deletionLanes(dispatch, namespaceKey);
 
   const stop = () => {
     for (const t of threads) t?.terminate();

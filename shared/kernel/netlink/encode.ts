@@ -135,6 +135,17 @@ export const getLinkRequest = (seq: number, name: string): Uint8Array =>
 
 export const getLinkByIndexRequest = (seq: number, index: number): Uint8Array => new MessageWriter(RTM.GETLINK, NLM_F.REQUEST, seq).bytes(ifinfomsg({ index })).finish();
 
+/** RTM_GETLINK dump: every link of the namespace. */
+export const dumpLinkRequest = (seq: number): Uint8Array => new MessageWriter(RTM.GETLINK, NLM_F.REQUEST | NLM_F.DUMP, seq).bytes(ifinfomsg()).finish();
+
+/** Puts link `index` into interface group `group` (`ip link set dev X group N`). */
+export const setGroupRequest = (seq: number, index: number, group: number): Uint8Array =>
+  new MessageWriter(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK, seq).bytes(ifinfomsg({ index })).attrU32(IFLA.GROUP, group).finish();
+
+/** Deletes every link of interface group `group` in one operation (`ip link del group N`). */
+export const deleteGroupRequest = (seq: number, group: number): Uint8Array =>
+  new MessageWriter(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK, seq).bytes(ifinfomsg()).attrU32(IFLA.GROUP, group).finish();
+
 /** RTM_GETADDR dump of both families. */
 export const dumpAddrRequest = (seq: number): Uint8Array =>
   new MessageWriter(RTM.GETADDR, NLM_F.REQUEST | NLM_F.DUMP, seq).bytes(ifaddrmsg({ family: AF.UNSPEC, prefixlen: 0, index: 0 })).finish();

@@ -2,7 +2,7 @@
  * The kernel's rtnetlink numbers that patchcord uses (linux/if_link.h, if_addr.h, rtnetlink.h,
  * veth.h, if.h), in one place for the requests we write and the replies we read.
  */
-export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, NET_NS_FD: 28, PROMISCUITY: 30 } as const;
+export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, GROUP: 27, NET_NS_FD: 28, PROMISCUITY: 30 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 export const VETH_INFO_PEER = 1;
 export const IFLA_BR_VLAN_FILTERING = 7;

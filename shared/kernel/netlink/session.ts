@@ -1,9 +1,9 @@
 import { fs } from "../../lazy";
-import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest, dumpRouteRequest } from "./encode";
+import { encode, EncodeContext, getLinkByIndexRequest, getLinkRequest, dumpAddrRequest, dumpRouteRequest, dumpLinkRequest, setGroupRequest, deleteGroupRequest } from "./encode";
 import { closeFd, errnoText, openRouteSocket, recv, send } from "../../sys/syscalls";
 import { inNetns } from "../netns";
 import type { NlOp } from "./translate";
-import { attrString, Message, NLMSG_DONE, NLMSG_ERROR, parseAttrs, parseError, parseMessages, RTM } from "./wire";
+import { attrString, attrU32, Message, NLMSG_DONE, NLMSG_ERROR, parseAttrs, parseError, parseMessages, RTM } from "./wire";
 import { IFLA } from "./numbers";
 
 const ENODEV = 19;
@@ -103,6 +103,29 @@ export class RouteSession implements EncodeContext {
   /** Every route of the namespace, all tables (RTM_NEWROUTE messages). */
   routes(): Message[] {
     return this.exchange((seq) => dumpRouteRequest(seq), true).filter((m) => m.type === RTM.NEWROUTE);
+  }
+
+  /** Every link of the namespace by name, with the interface group it is in. */
+  linkGroups(): Map<string, number> {
+    const groups = new Map<string, number>();
+    for (const m of this.exchange((seq) => dumpLinkRequest(seq), true)) {
+      if (m.type !== RTM.NEWLINK) continue;
+      const attrs = parseAttrs(m.body, 16);
+      const name = attrString(attrs.get(IFLA.IFNAME));
+      if (name !== undefined) groups.set(name, attrU32(attrs.get(IFLA.GROUP)) ?? 0);
+    }
+    return groups;
+  }
+
+  /** Puts link `name` into interface group `group`; throws as a deletion of it would when it is missing. */
+  setGroup(name: string, group: number): void {
+    this.exchange((seq) => setGroupRequest(seq, this.index(name), group));
+  }
+
+  /** Deletes every link of group `group` at once. */
+  deleteGroup(group: number): void {
+    this.exchange((seq) => deleteGroupRequest(seq, group));
+    this.indexes.clear();
   }
 
   index(name: string): number {
