@@ -1,7 +1,7 @@
 import { fnv1a64 } from "../shared/hash";
 import { runCommand } from "../shared/kernel/run";
 import { findExecutable } from "../shared/kernel/which";
-import { contains, Family, formatIP, formatPrefix, networkOf, parseIP, parsePrefix, Prefix } from "../shared/net/ip";
+import { contains, Family, formatPrefix, networkOf, parseIP, parsePrefix, Prefix } from "../shared/net/ip";
 import type { MasqBackend } from "../shared/plugin/ipmasq";
 import type { Log } from "./atomic-file";
 

@@ -10,7 +10,7 @@ import { findLink, LinkInfo } from "../../shared/kernel/query";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { runCommand } from "../../shared/kernel/run";
 import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofcheck";
-import { gcMasquerade, masqBackend, removeMasquerade } from "../../shared/plugin/ipmasq";
+import { gcMasquerade, removeMasquerade } from "../../shared/plugin/ipmasq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
 import { addInputFor, BridgeState, GatewayLinkState, hostVethName, planAdd, planCreateBridge, planVlanGateway, randomMac, vlanGatewayNames } from "./plan";

@@ -1,4 +1,3 @@
-import { CniError } from "./errors";
 import { COMMANDS, parseCniArgs, readCommand, readInvocation } from "./env";
 import { caught } from "./test-helpers";
 

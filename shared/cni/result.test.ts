@@ -1,4 +1,3 @@
-import { CniError } from "./errors";
 import { convertResult, formatResult, parseResult, Result } from "./result";
 import { SUPPORTED_VERSIONS, SpecVersion } from "./versions";
 import { caught } from "./test-helpers";

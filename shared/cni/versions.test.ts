@@ -1,4 +1,3 @@
-import { CniError } from "./errors";
 import {
   atLeast,
   compareVersions,

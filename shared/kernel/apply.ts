@@ -1,6 +1,6 @@
 import { CniError, ErrorCode } from "../cni/errors";
 import { Op, Plan, nsPrefix, renderShell, sysctlPath } from "./ops";
-import { runBatchInProcess, runSlowBatchElsewhere } from "./netlink/backend";
+import { runBatchInProcess } from "./netlink/backend";
 import { inNetns } from "./netns";
 import { StepsResult, writeSysctls } from "./steps";
 import { runCommand, RunResult } from "./run";
@@ -93,8 +93,6 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<Batch
   // In a compiled binary, ip operations and a pod's sysctls go over rtnetlink: no process at all.
   // An injected runner (tests of the planning logic) sees every batch as a command.
   if (!o.runner) {
-    const elsewhere = runSlowBatchElsewhere(b.tool, b.netns, b.ops, force);
-    if (elsewhere) return elsewhere;
     const inProcess = runBatchInProcess(b.tool, b.netns, b.ops, force);
     if (inProcess) return inProcess;
   }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { API_IP, API_PORT, Cluster, clusterIt, oneClusterPerFile, waitFor } from "./cluster";
 

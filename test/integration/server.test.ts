@@ -1,5 +1,5 @@
-import { ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostVethName } from "../../shared/plugin/veth";
@@ -7,7 +7,7 @@ import { findExecutable } from "../../shared/kernel/which";
 import { runCommand } from "../../shared/kernel/run";
 import { PATCHCORD_VERSION } from "../../shared/version";
 import { MAX_JSON_FRAME, MAX_STDIN, PROTOCOL } from "../../server/protocol";
-import { BIN, execPlugin, haveBinaries, isRoot, runId, testIf } from "./helpers";
+import { execPlugin, haveBinaries, isRoot, runId, testIf } from "./helpers";
 import { NetLab } from "./netlab";
 import { PATCHCORD, ServerProcess, sleep } from "./server-process";
 
@@ -355,7 +355,6 @@ it("malformed requests are dropped without running anything, and the server carr
     return h;
   };
   const good = { protocol: PROTOCOL, plugin: "host-local", env: fullEnv(cniEnv("ADD", "ctr-bad")) };
-  const conf = Buffer.from(JSON.stringify(ipamConf(data)));
   const raws: [string, Buffer][] = [
     ["a request frame over MAX_JSON_FRAME", header(MAX_JSON_FRAME + 1)],
     ["not JSON", client.frame(Buffer.from("{"))],

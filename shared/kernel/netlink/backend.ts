@@ -29,13 +29,18 @@ function runSysctls(netns: string, ops: Extract<Op, { tool: "sysctl" }>[], force
 
 /**
  * Runs a batch in-process over rtnetlink when this runtime has the FFI and every operation is one
- * we can translate; undefined means "run it with `ip -batch` instead".
+ * we can translate; undefined means "run it with `ip -batch` instead". Slow operations go to the
+ * runner the resident server registered (offload.ts), when there is one; `netns` undefined is then
+ * the host side's, resolved here, before the call gives the thread away.
  */
-export function runBatchInProcess(tool: Op["tool"], netns: string | undefined, ops: Op[], force: boolean): StepsResult | undefined {
+export function runBatchInProcess(tool: Op["tool"], netns: string | undefined, ops: Op[], force: boolean): StepsResult | Promise<StepsResult> | undefined {
   if (!netlinkAvailable()) return undefined;
   if (tool === "sysctl" && netns !== undefined) return runSysctls(netns, ops as Extract<Op, { tool: "sysctl" }>[], force);
   const translated = translateAll(tool, ops);
-  return translated && runIp(netns, translated, force);
+  if (!translated) return undefined;
+  const runner = slowOpRunner();
+  if (runner && isSlowBatch(translated)) return runner(netns ?? hostNetns(), translated, force);
+  return runIp(netns, translated, force);
 }
 
 /** A batch's operations as netlink requests, or undefined when one of them is not translatable. */
@@ -48,17 +53,4 @@ function translateAll(tool: Op["tool"], ops: Op[]): NlOp[] | undefined {
     translated.push(t);
   }
   return translated;
-}
-
-/**
- * A batch of slow operations on the runner the resident server registered (offload.ts), or
- * undefined: no runner, no FFI, or not such a batch. `netns` undefined is the host side's,
- * resolved here, before the call gives the thread away.
- */
-export function runSlowBatchElsewhere(tool: Op["tool"], netns: string | undefined, ops: Op[], force: boolean): Promise<StepsResult> | undefined {
-  const runner = slowOpRunner();
-  if (!runner || !netlinkAvailable()) return undefined;
-  const translated = translateAll(tool, ops);
-  if (!translated || !isSlowBatch(translated)) return undefined;
-  return runner(netns ?? hostNetns(), translated, force);
 }
