@@ -102,6 +102,7 @@ it("a server restarted (SIGTERM, then started again) while ADD/DEL pairs keep co
   const pairs = 6;
   for (let w = 0; w < workers; w++) for (let i = 0; i < pairs; i++) await lab.addPod(`r${w}x${i}`);
   let server = new ServerProcess(socket);
+  const servers = [server];
   await server.ready();
   const failures: string[] = [];
   let done = 0;
@@ -124,14 +125,16 @@ it("a server restarted (SIGTERM, then started again) while ADD/DEL pairs keep co
       expect(existsSync(socket)).toBe(false); // a clean stop leaves no socket: shims run the plugin meanwhile
       await sleep(200);
       server = new ServerProcess(socket);
+      servers.push(server);
       await server.ready();
     }
   })();
   await Promise.all([...loads, restarts]);
   expect(failures).toEqual([]);
-  expect(server.served().length).toBeGreaterThan(0);
-  // Its DELs' link deletions ran on the netlink threads (a build without them would say so).
-  expect(server.lines.filter((l) => /netlink thread/.test(l))).toEqual([]);
+  // The last server may start after the load has ended (a slow machine): count all three.
+  expect(servers.reduce((n, s) => n + s.served().length, 0)).toBeGreaterThan(0);
+  // Their DELs' link deletions ran on the netlink threads (a build without them would say so).
+  expect(servers.flatMap((s) => s.lines.filter((l) => /netlink thread/.test(l)))).toEqual([]);
   expect(await leftovers(network)).toEqual({ ports: [], reserved: [] });
   server.kill("SIGTERM");
   expect(await server.exited).toBe(0);
