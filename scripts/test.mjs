@@ -25,6 +25,9 @@ console.log("\n== cnitool driver");
 const built = spawnSync("conformance/cnitool/build.sh", [], { cwd: root, stdio: "inherit" });
 const typeErrors = step("type-check", ["node_modules/typescript/bin/tsc", "-p", "."]) !== 0 ? 1 : 0;
 rmSync(resultsFile, { force: true });
+// The fault campaign's suites (test/campaign) write their figures here; printed at the end.
+const figuresFile = join(root, "dist/campaign-figures.jsonl");
+rmSync(figuresFile, { force: true });
 // @kubernetes/client-node is ESM only: jest loads it through Node's VM modules.
 const jest = step("tests", ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning", "node_modules/jest/bin/jest.js", "--runInBand", "--json", `--outputFile=${resultsFile}`, ...process.argv.slice(2)]);
 
@@ -93,6 +96,19 @@ console.log(`resident server: ${served} calls served, exit ${server.exitCode}${s
 const serverShort = served < 1000 ? 1 : 0;
 if (serverShort) console.log(`FAILED: the resident server ran only ${served} calls: the shims did not reach it (log: ${serverLog})`);
 else if (serverAlive) rmSync(serverDir, { recursive: true, force: true });
+
+printFigures();
+
+/** The campaign's figures (inputs tried, kills, faults, durations), one line each, by suite. */
+function printFigures() {
+  if (!existsSync(figuresFile)) return;
+  const figures = readFileSync(figuresFile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  console.log("\n== the fault campaign's figures (test/campaign)");
+  for (const suite of [...new Set(figures.map((f) => f.suite))]) {
+    console.log(`${suite}:`);
+    for (const f of figures.filter((x) => x.suite === suite)) console.log(`  ${f.what}: ${f.value} ${f.unit}`);
+  }
+}
 
 const summaries = [resultsFile, guestFile, serverResultsFile].map((f) => (existsSync(f) ? JSON.parse(readFileSync(f, "utf8")) : undefined));
 const [main, inGuest, serverPass] = summaries;

@@ -6,6 +6,19 @@ import { BIN } from "./helpers";
 export const PATCHCORD = join(BIN, "patchcord");
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Servers not yet exited: a test that fails half-way must not leave one (jest would never exit). */
+const live = new Set<ServerProcess>();
+
+/** Kills (SIGKILL) every server still running and waits for them; run after each test file. */
+export async function stopAllServers(): Promise<void> {
+  const left = [...live];
+  for (const s of left) s.kill("SIGKILL");
+  await Promise.all(left.map((s) => s.exited));
+}
+
+// Registered for every test file that uses a server, whatever it does itself.
+if (typeof afterAll === "function") afterAll(stopAllServers);
+
 /** A `patchcord serve` process (in namespace `netns` when given) and its log lines. */
 export class ServerProcess {
   readonly lines: string[] = [];
@@ -26,7 +39,15 @@ export class ServerProcess {
       partial = parts.pop()!;
       this.lines.push(...parts);
     });
-    this.exited = new Promise((resolve) => this.proc.on("exit", (code) => resolve(code)));
+    live.add(this);
+    this.exited = new Promise((resolve) => {
+      const gone = (code: number | null) => {
+        live.delete(this);
+        resolve(code);
+      };
+      this.proc.on("exit", gone);
+      this.proc.on("error", () => gone(null)); // could not be started at all
+    });
   }
 
   get pid(): number {
