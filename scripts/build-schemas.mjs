@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "shared/schema/generated");
-const formatNames = ["cidr", "ip", "ipMaybePrefix", "ifname", "absPath", "mac"];
+const formatNames = ["cidr", "ip", "ipMaybePrefix", "ifname", "absPath", "operatorPath", "mac"];
 
 const ajv = new Ajv.default({
   allErrors: false,

@@ -36,11 +36,21 @@ describe("parseHostLocalConfig()", () => {
     [{ ipam: { type: "host-local", subnet: "10.1.0.0/24", ranges: [[{ subnet: "10.1.0.0/25" }]] } }, 7, "ipam.ranges[0]: range set 10.1.0.1-10.1.0.126 overlaps with ipam"],
     [{ ipam: { type: "host-local", ranges: [[{ subnet: "10.0.0.0/33" }]] } }, 7, 'ipam.ranges[0][0].subnet: must be a CIDR, got "10.0.0.0/33"'],
     [{ ipam: { type: "host-local", ranges: [[{ subnet: "10.0.0.0/24", foo: 1 }]] } }, 2, "ipam.ranges[0][0].foo: unsupported key (value 1)"],
-    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: "/var/lib/../etc" } }, 7, 'ipam.dataDir: must be an absolute path without .. components, got "/var/lib/../etc"'],
-    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: "relative" } }, 7, 'ipam.dataDir: must be an absolute path without .. components, got "relative"'],
+    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: "relative" } }, 7, 'ipam.dataDir: must be an absolute path without control characters, got "relative"'],
+    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: "/run/ipam\nx" } }, 7, 'ipam.dataDir: must be an absolute path without control characters, got "/run/ipam\\nx"'],
+    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: "/run/ipam\u0000x" } }, 7, 'ipam.dataDir: must be an absolute path without control characters, got "/run/ipam\\u0000x"'],
+    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", resolvConf: "etc/resolv.conf" } }, 7, 'ipam.resolvConf: must be an absolute path without control characters, got "etc/resolv.conf"'],
+    [{ ipam: { type: "host-local", subnet: "10.0.0.0/24", routes: [{ dst: "0.0.0.0/0", table: 2 ** 32 }] } }, 7, "ipam.routes[0].table: must be <= 4294967295, got 4294967296"],
     [{ ipam: { type: "host-local", subnet: "10.0.0.0/24" }, runtimeConfig: { ips: ["10.0.0.300"] } }, 7, 'runtimeConfig.ips[0]: must be an IP address, optionally with /prefix, got "10.0.0.300"'],
   ])("rejects %j", (raw, code, msg) => {
     expect(() => parseHostLocalConfig(raw, inv())).toThrow(expect.objectContaining({ code, message: msg }));
+  });
+
+  // The operator writes dataDir and resolvConf: what the reference host-local accepts is accepted.
+  test.each(["/var/lib/../run/ipam", "/run/cni ipam/store", "/run/ipam/./x/", "/run/ïpam"])("accepts the operator's dataDir and resolvConf %j as the reference does", (path) => {
+    const c = parseHostLocalConfig({ ipam: { type: "host-local", subnet: "10.0.0.0/24", dataDir: path, resolvConf: path } }, inv());
+    expect(c.dataDir).toBe(path);
+    expect(c.resolvConf).toBe(path);
   });
 
   test("rejects a bad CNI_ARGS IP", () => {

@@ -1,6 +1,7 @@
 import { CniError, ErrorCode } from "./errors";
 import { pluginTypeProblem } from "./names";
 import { parseResult, Result } from "./result";
+import { decodeJsonObject, shortText } from "./json-input";
 import { runCommand } from "../kernel/run";
 import { inProcessPlugins } from "./in-process";
 export type { InProcessRunner } from "./in-process";
@@ -93,24 +94,25 @@ export async function delegate(command: DelegatedCommand, type: string, ctx: Del
   if (run.stderr && ctx.stderr) ctx.stderr(run.stderr.endsWith("\n") ? run.stderr : run.stderr + "\n");
   if (run.code !== 0) throw delegateError(type, run.stdout, run.stderr, run.code);
   if (command !== "ADD") return undefined;
-  let raw: unknown;
+  // The delegate may be anyone's binary: its output gets the same limits as our own stdin.
   try {
-    raw = JSON.parse(run.stdout);
-  } catch {
-    throw new CniError(ErrorCode.DecodingFailure, `cannot decode the result of plugin ${type}`, run.stdout.slice(0, 500));
+    return parseResult(decodeJsonObject(Buffer.from(run.stdout, "utf8"), `the result of plugin ${type}`), ctx.version);
+  } catch (e) {
+    // It succeeded, so it may hold a reservation we cannot use: release it, as after a failed ADD.
+    await runDelegate(type, binary, { ...ctx.env, CNI_COMMAND: "DEL" }, ctx.stdin).catch(() => undefined);
+    throw e;
   }
-  return parseResult(raw, ctx.version);
 }
 
 function delegateError(type: string, stdout: string, stderr: string, code: number): CniError {
   try {
-    const e = JSON.parse(stdout) as Record<string, unknown>;
-    if (typeof e.code === "number" && typeof e.msg === "string") {
+    const e = decodeJsonObject(Buffer.from(stdout, "utf8"), `the error of plugin ${type}`);
+    if (typeof e.code === "number" && Number.isInteger(e.code) && typeof e.msg === "string") {
       return new CniError(e.code, e.msg, typeof e.details === "string" ? e.details : undefined);
     }
   } catch {
     // not the spec's error JSON: fall through to the text
   }
-  const text = (stderr || stdout).trim() || `exit code ${code}`;
+  const text = shortText((stderr || stdout).trim(), 2000) || `exit code ${code}`;
   return new CniError(ErrorCode.DelegateFailed, `plugin ${type} failed: ${text}`);
 }

@@ -1,4 +1,4 @@
-import { CniError, ErrorCode, isCniError, toCniError } from "./errors";
+import { CniError, ErrorCode, isCniError, MAX_MESSAGE, toCniError } from "./errors";
 
 describe("CniError", () => {
   test("CniError.toJSON() is the spec's error shape, details only when set", () => {
@@ -98,4 +98,11 @@ describe("toCniError()", () => {
     expect(isCniError(new Error("x"))).toBe(false);
     expect(isCniError({ code: 1, message: "x" })).toBe(false);
   });
+});
+
+test("toJSON() caps msg and details, so that a message quoting a 10 MB input stays small", () => {
+  const e = new CniError(7, "m".repeat(MAX_MESSAGE + 10), "d".repeat(MAX_MESSAGE + 1));
+  const j = e.toJSON("1.0.0") as { msg: string; details: string };
+  expect(j.msg).toBe("m".repeat(MAX_MESSAGE) + "... (10 more characters)");
+  expect(j.details).toBe("d".repeat(MAX_MESSAGE) + "... (1 more characters)");
 });

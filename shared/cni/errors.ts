@@ -38,12 +38,16 @@ export class CniError extends Error {
   }
 
   toJSON(cniVersion: string): Record<string, unknown> {
-    const out: Record<string, unknown> = { cniVersion, code: this.code, msg: this.message };
-    if (this.details) out.details = this.details;
+    const out: Record<string, unknown> = { cniVersion, code: this.code, msg: capped(this.message) };
+    if (this.details) out.details = capped(this.details);
     return out;
   }
 }
 CniError.prototype.name = "CniError";
+
+/** Longest msg or details we print: a message quoting a 10 MB input must not be 10 MB itself. */
+export const MAX_MESSAGE = 4096;
+export const capped = (text: string): string => (text.length <= MAX_MESSAGE ? text : `${text.slice(0, MAX_MESSAGE)}... (${text.length - MAX_MESSAGE} more characters)`);
 
 export const isCniError = (e: unknown): e is CniError => e instanceof CniError;
 

@@ -1,4 +1,4 @@
-import { absolutePathProblem, containerIdProblem, interfaceNameProblem, networkNameProblem, pluginTypeProblem } from "./names";
+import { absolutePathProblem, containerIdProblem, interfaceNameProblem, networkNameProblem, operatorPathProblem, pluginTypeProblem } from "./names";
 
 describe("interfaceNameProblem()", () => {
   test("interfaceNameProblem() accepts ordinary interface names", () => {
@@ -184,4 +184,24 @@ describe("absolutePathProblem()", () => {
 
 test.each(["eth0#x", "x#", "'eth0'", '"eth0"', "a\\b"])("interfaceNameProblem() rejects %j, which ip -batch would read as another name", (name) => {
   expect(interfaceNameProblem(name)).toBe("contains # or a quote or backslash");
+});
+
+describe("operatorPathProblem() (the conflist's paths: as lax as the reference, but for what is unsafe)", () => {
+  test.each(["/", "/var/lib/../run/x", "/a b/c", "/a/./b/", "/run/ïpam", "/a//b", "/a/'q'#$(x)"])("accepts %j, as the reference host-local does", (path) => {
+    expect(operatorPathProblem(path)).toBeUndefined();
+  });
+
+  test.each(["", "relative", "./x", "../x", " /x"])("rejects the relative path %j (exec mode and the server have other working directories)", (path) => {
+    expect(operatorPathProblem(path)).toBe("must be an absolute path");
+  });
+
+  test("rejects NUL (the system call would use a shorter path) and other control characters", () => {
+    expect(operatorPathProblem("/a\0b")).toBe("contains a NUL byte");
+    for (const path of ["/a\nb", "/a\rb", "/a\tb", "/a\x1b[31mb", "/a\x7fb"]) expect(operatorPathProblem(path)).toMatch(/control character/);
+  });
+
+  test("the runtime's paths (CNI_NETNS) stay strict: .. is still refused there", () => {
+    expect(absolutePathProblem("/run/netns/../x")).toBe("contains a .. component");
+    expect(operatorPathProblem("/run/netns/../x")).toBeUndefined();
+  });
 });

@@ -44,10 +44,30 @@ export function pluginTypeProblem(type: string): string | undefined {
   return undefined;
 }
 
-/** Absolute paths without newlines or `..` components (netns paths, data dirs, log files). */
+/**
+ * Absolute paths from the runtime (CNI_NETNS) or our own tools: no newline and no `..` component,
+ * since such a path is not one a runtime makes and may be meant to lead elsewhere.
+ */
 export function absolutePathProblem(path: string): string | undefined {
   if (!path.startsWith("/")) return "must be an absolute path";
   if (/[\0\n\r]/.test(path)) return "contains a NUL or newline";
   if (path.split("/").includes("..")) return "contains a .. component";
+  return undefined;
+}
+
+/**
+ * Paths only the node's operator writes (the conflist's ipam.dataDir and resolvConf): accepted as
+ * the reference accepts them (spaces, `..` components, any other character), but for what is
+ * unsafe for us:
+ * - a relative path: the reference resolves it against its working directory, which for us is the
+ *   runtime's in exec mode and the resident server's in server mode: two stores, duplicate addresses;
+ * - NUL: the system call would stop at it and use another path than the one written;
+ * - other control characters (newline, ESC, ...): the path is written into the trace and explain's
+ *   shell script, one command a line, where a newline would start a line of its own.
+ */
+export function operatorPathProblem(path: string): string | undefined {
+  if (!path.startsWith("/")) return "must be an absolute path";
+  if (/\0/.test(path)) return "contains a NUL byte";
+  if (/[\x01-\x1f\x7f]/.test(path)) return "contains a control character (newline, tab, escape, ...)";
   return undefined;
 }

@@ -257,6 +257,11 @@ describe("parseResult()", () => {
     ["dns as a list", { cniVersion: "1.0.0", dns: ["10.0.0.10"] }],
     ["dns nameservers as a string", { cniVersion: "1.0.0", dns: { nameservers: "10.0.0.10" } }],
     ["dns domain as a number", { cniVersion: "1.0.0", dns: { domain: 5 } }],
+    ["an interface mtu of 1e308", { cniVersion: "1.0.0", interfaces: [{ name: "eth0", mtu: 1e308 }] }],
+    ["an interface index of 2^64", { cniVersion: "1.0.0", ips: [{ address: "10.0.0.1/24", interface: 2 ** 64 }] }],
+    ["a route table of 2^32 (the kernel's is 32 bits)", { cniVersion: "1.0.0", routes: [{ dst: "10.0.0.0/8", table: 2 ** 32 }] }],
+    ["a route scope of 256 (the kernel's is 8 bits)", { cniVersion: "1.0.0", routes: [{ dst: "10.0.0.0/8", scope: 256 }] }],
+    ["a route priority of Infinity (1e400)", { cniVersion: "1.0.0", routes: [{ dst: "10.0.0.0/8", priority: Infinity }] }],
   ])("parseResult() rejects %s with CniError code 6", (_what, raw) => {
     const e = caught(() => parseResult(raw));
     expect(e.code).toBe(6);
@@ -265,6 +270,11 @@ describe("parseResult()", () => {
 
   test.each([null, [], 42, "{}", undefined])("parseResult() rejects the non-object %j with code 6", (raw) => {
     expect(caught(() => parseResult(raw, "1.0.0")).code).toBe(6);
+  });
+
+  test("parseResult() accepts the largest 32-bit route values and -0", () => {
+    const r = parseResult({ cniVersion: "1.0.0", routes: [{ dst: "10.0.0.0/8", table: 0xffffffff, priority: 0xffffffff, mtu: -0, scope: 255 }] });
+    expect(r.routes![0]).toMatchObject({ table: 0xffffffff, priority: 0xffffffff, scope: 255 });
   });
 
   test("parseResult() names the offending value in the message", () => {

@@ -62,10 +62,11 @@ function optionalString(o: Record<string, unknown>, key: string, where: string):
   return v;
 }
 
-function optionalInt(o: Record<string, unknown>, key: string, where: string): number | undefined {
+function optionalInt(o: Record<string, unknown>, key: string, where: string, max = 0xffffffff): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) bad(`${where}.${key}`, "must be a non-negative integer");
+  // Each such field is a 32-bit (scope: 8-bit) number to the kernel: a larger one would be cut to another.
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) bad(`${where}.${key}`, `must be an integer from 0 to ${max}`);
   return v;
 }
 
@@ -149,7 +150,7 @@ export function parseResult(raw: unknown, fallbackVersion?: string): Result {
       advmss: optionalInt(o, "advmss", where),
       priority: optionalInt(o, "priority", where),
       table: optionalInt(o, "table", where),
-      scope: optionalInt(o, "scope", where),
+      scope: optionalInt(o, "scope", where, 255),
     });
   });
   return dropUndefined<Result>({

@@ -1,10 +1,11 @@
-import { CniError, ErrorCode, toCniError } from "./errors";
+import { capped, CniError, ErrorCode, toCniError } from "./errors";
 import { Command, Invocation, readCommand, readInvocation } from "./env";
 import { networkNameProblem } from "./names";
 import { formatResult, parseResult, Result } from "./result";
 import { isSupportedVersion, NEWEST_VERSION, requireSupportedVersion, requireVerbAllowed, SpecVersion, SUPPORTED_VERSIONS, versionResponse } from "./versions";
 import { createTracer, Tracer } from "../kernel/trace";
 import { fs } from "../lazy";
+import { decodeJsonObject, quoted } from "./json-input";
 
 /** Everything a verb handler gets: the validated environment, the config and where to log. */
 export interface Request<C> extends Invocation {
@@ -50,28 +51,23 @@ export interface PluginIO {
   stderr(text: string): void;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 export const usageLine = (about: About): string =>
   `${about.name} (patchcord ${about.version}): a CNI plugin; run it from a container runtime with CNI_COMMAND set. CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(", ")}`;
 
-function decodeConfig(stdin: Buffer): Record<string, unknown> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(stdin.toString("utf8"));
-  } catch (e) {
-    throw new CniError(ErrorCode.DecodingFailure, "error decoding network config: not valid JSON", (e as Error).message);
-  }
-  if (!isObject(raw)) throw new CniError(ErrorCode.DecodingFailure, "error decoding network config: must be a JSON object");
-  return raw;
-}
+const decodeConfig = (stdin: Buffer): Record<string, unknown> => decodeJsonObject(stdin, "network config");
+
+/** The resident server's limit on a call's stdin (server/protocol.ts MAX_STDIN): exec mode answers alike. */
+export const MAX_STDIN_BYTES = 64 * 1024 * 1024;
 
 async function readAll(io: PluginIO): Promise<Buffer> {
+  let stdin: Buffer;
   try {
-    return await io.readStdin();
+    stdin = await io.readStdin();
   } catch (e) {
     throw new CniError(ErrorCode.IoFailure, "error reading network config from stdin", (e as Error).message);
   }
+  if (stdin.length > MAX_STDIN_BYTES) throw new CniError(ErrorCode.IoFailure, `error reading network config from stdin: more than ${MAX_STDIN_BYTES} bytes`);
+  return stdin;
 }
 
 /** VERSION reads no stdin (libcni sends none) and gives the same answer for every plugin. */
@@ -90,11 +86,21 @@ async function buildRequest<C>(
   onVersion(version); // later errors are labelled with the config's version
   if (typeof raw.name !== "string") throw new CniError(ErrorCode.InvalidNetworkConfig, "missing network name", 'the config has no string "name"');
   const nameProblem = networkNameProblem(raw.name);
-  if (nameProblem) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${JSON.stringify(raw.name)}: ${nameProblem}`);
+  if (nameProblem) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${quoted(raw.name)}: ${nameProblem}`);
   requireVerbAllowed(inv.command, version);
   const prevResult = raw.prevResult === undefined || raw.prevResult === null ? undefined : parseResult(raw.prevResult, version);
   const config = funcs.parseConfig(raw, inv);
   return { ...inv, version, network: raw.name, config, raw, stdin, prevResult, env: io.env, trace, stderr: io.stderr };
+}
+
+/**
+ * The stderr line for a failure: what went wrong, never a stack trace (stdin is the caller's, so a
+ * stack would only tell an attacker where our code broke), unless PATCHCORD_TRACE asks for it.
+ */
+export function failureText(who: string, e: unknown, err: CniError, env: Record<string, string | undefined>): string {
+  const trace = env.PATCHCORD_TRACE ?? "";
+  if (!(e instanceof CniError) && e instanceof Error && e.stack && trace !== "" && trace !== "0") return `${who}: ${e.stack}\n`;
+  return `${who}: ${capped(err.message)}${err.details ? `: ${capped(err.details)}` : ""}\n`;
 }
 
 /**
@@ -135,8 +141,7 @@ export async function runPlugin<C>(funcs: PluginFuncs<C>, about: About, io: Plug
     return 0;
   } catch (e) {
     const err = toCniError(e);
-    if (!(e instanceof CniError) && e instanceof Error && e.stack) io.stderr(`${about.name}: ${e.stack}\n`);
-    else io.stderr(`${about.name}: ${err.message}${err.details ? `: ${err.details}` : ""}\n`);
+    io.stderr(failureText(about.name, e, err, io.env));
     const shownVersion = isSupportedVersion(version) ? version : NEWEST_VERSION;
     io.stdout(JSON.stringify(err.toJSON(shownVersion), null, 4) + "\n");
     return 1;

@@ -1,6 +1,7 @@
 import type { ErrorObject } from "ajv";
 import { CniError, ErrorCode } from "../cni/errors";
 import { FORMAT_LABELS } from "./formats";
+import { quoted } from "../cni/json-input";
 import type { Validator } from "./generated/validators";
 
 /** `/ipam/ranges/0/0/subnet` -> `ipam.ranges[0][0].subnet` */
@@ -15,10 +16,8 @@ export function jsonPath(instancePath: string, extra?: string): string {
   return out === "" ? "(config)" : out;
 }
 
-const shown = (v: unknown): string => {
-  const text = JSON.stringify(v);
-  return text === undefined ? String(v) : text.length > 80 ? text.slice(0, 77) + "..." : text;
-};
+/** A value quoted in a message: cut to 80 characters; Infinity (from 1e400) named, not "null". */
+const shown = (v: unknown): string => quoted(v, 80);
 
 /** One ajv error as a CniError: unknown keys are code 2 (the spec's unsupported field), the rest 7. */
 export function schemaError(e: ErrorObject): CniError {

@@ -173,7 +173,7 @@ describe("host-local behaviour", () => {
     ["an unknown CNI_COMMAND", env("FROB"), good, 4],
     ["a network name with ../", env("ADD"), () => ({ ...good(), name: "../escape" }), 7],
     ["a bad subnet", env("ADD"), () => conf(v, { ranges: [[{ subnet: "10.0.0.0/33" }]] }), 7],
-    ["a dataDir with ..", env("ADD"), () => conf(v, { dataDir: data.dir + "/../x" }), 7],
+    ["a relative dataDir", env("ADD"), () => conf(v, { dataDir: "relative/x" }), 7],
     ["an unsupported ipam key", env("ADD"), () => conf(v, { rangez: [] }), 2],
   ])("%s gets its error code and changes nothing", async (_what, e, config, code) => {
     expect(haveBinaries).toBe(true);
