@@ -5,11 +5,13 @@ import { delegateContext, withIpamAdd } from "../../shared/cni/ipam";
 import type { Result } from "../../shared/cni/result";
 import type { PluginFuncs, Request } from "../../shared/cni/skeleton";
 import { applyBestEffort, applyPlan, undoOps } from "../../shared/kernel/apply";
-import { deleteLink } from "../../shared/kernel/ops";
+import { deleteLink, setSysctl, sysctlPath } from "../../shared/kernel/ops";
 import { findLink, LinkInfo } from "../../shared/kernel/query";
-import { netnsState, requireNetns } from "../../shared/kernel/netns";
+import { inNetns, netnsState, requireNetns } from "../../shared/kernel/netns";
+import { fs } from "../../shared/lazy";
 import { runCommand } from "../../shared/kernel/run";
 import { listSpoofchecked, unspoofcheckOps } from "../../shared/netfilter/spoofcheck";
+import { finishGc } from "../../shared/plugin/gc";
 import { gcMasquerade, removeMasquerade } from "../../shared/plugin/ipmasq";
 import { BridgeConfig, parseBridgeConfig } from "./config";
 import { checkAttachment } from "./check";
@@ -41,7 +43,11 @@ export function bridgeState(link: LinkInfo, name: string): BridgeState {
 async function ensureBridge(req: Req, lookup: Promise<LinkInfo | undefined>): Promise<BridgeState> {
   const cfg = req.config;
   const existing = await lookup;
-  if (existing) return bridgeState(existing, cfg.bridge);
+  if (existing) {
+    const state = bridgeState(existing, cfg.bridge);
+    await keepRouterAdvertisementsOff(req);
+    return state;
+  }
   try {
     await applyPlan(planCreateBridge(cfg, randomMac()), { trace: req.trace });
   } catch (e) {
@@ -50,6 +56,24 @@ async function ensureBridge(req: Req, lookup: Promise<LinkInfo | undefined>): Pr
   const created = await findLink(undefined, cfg.bridge);
   if (!created) throw new CniError(ErrorCode.KernelOperationFailed, `bridge ${JSON.stringify(cfg.bridge)} vanished right after it was created`);
   return bridgeState(created, cfg.bridge);
+}
+
+/**
+ * planCreateBridge turns router advertisements off right after creating the bridge; an ADD killed
+ * between the two left a bridge that accepts them, so an existing bridge that does gets them
+ * turned off (as the reference does on every ADD). Reading the sysctl costs no process, and a
+ * bridge already right (nearly always) gets no extra step.
+ */
+async function keepRouterAdvertisementsOff(req: Req): Promise<void> {
+  const key = `net/ipv6/conf/${req.config.bridge}/accept_ra`;
+  let value: string;
+  try {
+    // /proc/sys/net shows the namespace of the thread that opens it: the host side's.
+    value = inNetns(undefined, () => fs().readFileSync(sysctlPath(key), "utf8").trim());
+  } catch {
+    return; // no IPv6 on this node
+  }
+  if (value !== "0") await applyPlan([setSysctl({ key, value: 0, optional: true })], { trace: req.trace });
 }
 
 /**
@@ -151,14 +175,8 @@ async function gc(req: Req): Promise<void> {
   const errors: string[] = [];
   const attachments = validAttachments(req.raw);
   if (attachments) errors.push(...(await gcMasquerade(req.network, attachments.map((a) => ({ network: req.network, ...a })), req.trace)));
-  if (cfg.ipamType) {
-    try {
-      await delegate("GC", cfg.ipamType, delegateContext(req));
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-  }
-  if (errors.length) throw new CniError(ErrorCode.IoFailure, "bridge: GC could not remove everything", errors.join("; "));
+  const ipamType = cfg.ipamType;
+  await finishGc("bridge", errors, ipamType ? () => delegate("GC", ipamType, delegateContext(req)).then(() => undefined) : undefined);
 }
 
 async function status(req: Req): Promise<void> {

@@ -8,6 +8,7 @@ import { applyBestEffort, applyPlan } from "../../shared/kernel/apply";
 import { deleteLink } from "../../shared/kernel/ops";
 import { netnsState, requireNetns } from "../../shared/kernel/netns";
 import { listRoutes } from "../../shared/kernel/query";
+import { finishGc } from "../../shared/plugin/gc";
 import { formatPrefix, parseIP, parsePrefix } from "../../shared/net/ip";
 import { checkFailed, checkPodVeth, hasRoute } from "../../shared/plugin/check-pod";
 import { gcMasquerade, masqBackend, missingMasquerade, removeMasquerade } from "../../shared/plugin/ipmasq";
@@ -85,12 +86,7 @@ async function gc(req: Req): Promise<void> {
   const errors: string[] = [];
   const attachments = validAttachments(req.raw);
   if (attachments) errors.push(...(await gcMasquerade(req.network, attachments.map((a) => ({ network: req.network, ...a })), req.trace)));
-  try {
-    await delegate("GC", req.config.ipamType, delegateContext(req));
-  } catch (e) {
-    errors.push((e as Error).message);
-  }
-  if (errors.length) throw new CniError(ErrorCode.IoFailure, "veth-routed: GC could not remove everything", errors.join("; "));
+  await finishGc("veth-routed", errors, () => delegate("GC", req.config.ipamType, delegateContext(req)).then(() => undefined));
 }
 
 async function status(req: Req): Promise<void> {

@@ -2,6 +2,7 @@ import { delegate, DelegateContext } from "./delegate";
 import { CniError, ErrorCode } from "./errors";
 import { Result } from "./result";
 import type { Request } from "./skeleton";
+import { faultAfterIpam } from "../kernel/fault-point";
 
 /** What delegation needs from a plugin's request: its environment, stdin bytes and CNI_PATH. */
 export const delegateContext = (req: Request<unknown>, stderr?: (t: string) => void): DelegateContext => ({
@@ -24,6 +25,7 @@ export async function withIpamAdd<T>(type: string, ctx: DelegateContext, configu
     await delegate("DEL", type, ctx).catch(() => undefined);
     throw new CniError(ErrorCode.InvalidNetworkConfig, `IPAM plugin ${type} returned no IP addresses`);
   }
+  faultAfterIpam();
   try {
     return await configure(ipam);
   } catch (e) {

@@ -5,6 +5,7 @@ import { inNetns } from "./netns";
 import { StepsResult, writeSysctls } from "./steps";
 import { runCommand, RunResult } from "./run";
 import { Tracer } from "./trace";
+import { faultAfterBatch, faultBeforeBatch } from "./fault-point";
 
 /** Runs one command with `input` on stdin; injectable so planning logic can be tested without root. */
 export type Runner = (argv: string[], input: string) => Promise<RunResult>;
@@ -85,7 +86,7 @@ async function runBatch(b: Batch, o: ApplyOptions, force = false): Promise<Batch
     const argv = [...nsPrefix(b.netns), "nft", "-f", "-"];
     const fast = await run(argv, nft.script);
     if (fast.code === 0) return fast;
-    o.trace?.write(["# (the nft table was missing: the transaction above ran again with its declarations)"]);
+    o.trace?.write(["# (the transaction above failed: the nft table was missing, or an element was left by another attachment; it ran again with the table's declarations, those elements removed first)"]);
     return run(argv, nft.setup + nft.script);
   }
   // /proc/sys/net shows the namespace of the thread that opens it: the host side's.
@@ -108,12 +109,14 @@ export async function applyPlan(plan: Plan, o: ApplyOptions = {}): Promise<void>
   const done: Op[] = [];
   for (const b of groupIntoBatches(plan)) {
     o.trace?.write(b.ops.map(renderShell));
+    const step = faultBeforeBatch();
     let result: BatchResult;
     try {
       result = await runBatch(b, o);
     } catch (e) {
       result = { code: -1, stdout: "", stderr: (e as Error).message };
     }
+    faultAfterBatch(step);
     if (result.code !== 0) {
       const applied = appliedBeforeFailure(b, result);
       done.push(...b.ops.slice(0, applied));
@@ -159,11 +162,13 @@ export async function applyBestEffort(plan: Plan, o: ApplyOptions = {}): Promise
   const results: RunResult[] = [];
   for (const b of groupIntoBatches(plan)) {
     o.trace?.write(b.ops.map(renderShell));
+    const step = faultBeforeBatch();
     try {
       results.push(await runBatch(b, o, true));
     } catch (e) {
       results.push({ code: -1, stdout: "", stderr: (e as Error).message });
     }
+    faultAfterBatch(step);
   }
   return results;
 }
