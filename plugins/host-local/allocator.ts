@@ -53,9 +53,22 @@ export function allocate(sets: RangeSet[], requested: IP[], store: DiskStore, ow
       throw new CniError(ErrorCode.InvalidNetworkConfig, `failed to allocate all requested IPs: ${describeIPs(unused)} (not in any range set)`);
     }
   } catch (e) {
-    for (const a of done) store.release(a.ip);
+    for (const a of done) {
+      try {
+        store.release(a.ip);
+      } catch {
+        // the first failure is the one to report; GC releases what stays
+      }
+    }
     throw e;
   }
-  for (const a of done) store.setLastReserved(a.set, a.ip);
+  for (const a of done) {
+    try {
+      store.setLastReserved(a.set, a.ip);
+    } catch {
+      // Only a hint (the next search starts further back): the reservations stand, and failing
+      // here would leave them behind for a runtime that never calls DEL after a failed ADD.
+    }
+  }
   return done;
 }

@@ -59,7 +59,8 @@ const STALE_TEMP_MS = 60_000;
 
 /**
  * Releases every reservation of this network whose owner is not a valid attachment. Files still
- * empty (being written by the reference) are left alone; no key at all means no list, so nothing goes.
+ * empty (being written by the reference) are left alone unless a minute old (a crash's leftover);
+ * no key at all means no list, so nothing goes.
  */
 async function gc(req: Req): Promise<void> {
   const attachments = validAttachments(req.raw);
@@ -81,6 +82,7 @@ async function gc(req: Req): Promise<void> {
     }
   }
   store.removeStaleTemps(STALE_TEMP_MS);
+  store.removeStaleEmpty(STALE_TEMP_MS);
   if (errors.length) throw new CniError(ErrorCode.IoFailure, "host-local: some stale reservations could not be released", errors.join("; "));
 }
 

@@ -73,3 +73,20 @@ test("parseOwner() reads both formats and trims whitespace", () => {
   expect(parseOwner(" abc \n")).toEqual({ id: "abc" });
   expect(parseOwner("")).toBeUndefined();
 });
+
+test("removeStaleEmpty() removes only old empty reservation files", () => {
+  const old = join(store.dir, "10.0.0.7");
+  writeFileSync(old, ""); // created by a process that died before writing it
+  writeFileSync(join(store.dir, "10.0.0.8"), ""); // being written right now
+  store.reserve(ip("10.0.0.9"), { id: "c", ifname: "eth0" });
+  utimesSync(old, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  expect(store.removeStaleEmpty(60_000)).toBe(1);
+  expect(readdirSync(store.dir).sort()).toEqual(["10.0.0.8", "10.0.0.9"]);
+});
+
+test("a store failure is code 5 saying what is wrong, with the system's words in details", () => {
+  const blocked = new DiskStore(join(data.dir, "net1", "10.0.0.2"), "sub"); // a file where a directory should be
+  store.reserve(ip("10.0.0.2"), { id: "c", ifname: "eth0" });
+  expect(() => blocked.ensureDir()).toThrow(expect.objectContaining({ code: 5, message: expect.stringMatching(/^cannot create the IPAM store .*: a component of the path is not a directory$/) }));
+  expect(blocked.reservations()).toEqual([]); // nothing can be reserved there, so DEL has nothing to do
+});

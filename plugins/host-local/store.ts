@@ -43,17 +43,38 @@ export class DiskStore {
     try {
       fs().mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (e) {
-      throw new CniError(ErrorCode.IoFailure, `cannot create the IPAM store ${this.dir}`, (e as Error).message);
+      throw storeError(`cannot create the IPAM store ${this.dir}`, e);
     }
   }
 
+  /**
+   * A fully written temporary file in the store, or a CniError (code 5) with nothing left behind:
+   * a full disk fails the write after the file exists, and a leftover would look like a crash's.
+   */
   private writeTemp(content: string): string {
     const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${hexBytes(randomBytesWeak(6))}.tmp`);
-    const fd = fs().openSync(tmp, "wx", 0o600);
+    let fd: number;
     try {
-      fs().writeSync(fd, content);
-    } finally {
+      fd = fs().openSync(tmp, "wx", 0o600);
+    } catch (e) {
+      throw storeError(`cannot write to the IPAM store ${this.dir}`, e);
+    }
+    let failure: unknown;
+    try {
+      const bytes = Buffer.byteLength(content);
+      const written = fs().writeSync(fd, content);
+      if (written !== bytes) failure = new Error(`short write: ${written} of ${bytes} bytes (disk full?)`);
+    } catch (e) {
+      failure = e;
+    }
+    try {
       fs().closeSync(fd);
+    } catch (e) {
+      failure ??= e;
+    }
+    if (failure !== undefined) {
+      removeQuietly(tmp);
+      throw storeError(`cannot write to the IPAM store ${this.dir}`, failure);
     }
     return tmp;
   }
@@ -66,9 +87,9 @@ export class DiskStore {
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw new CniError(ErrorCode.IoFailure, `cannot reserve ${formatIP(ip)} in ${this.dir}`, (e as Error).message);
+      throw storeError(`cannot reserve ${formatIP(ip)} in ${this.dir}`, e);
     } finally {
-      fs().unlinkSync(tmp);
+      removeQuietly(tmp); // the name stays if this fails; GC removes it once stale
     }
   }
 
@@ -76,7 +97,7 @@ export class DiskStore {
     try {
       fs().unlinkSync(join(this.dir, formatIP(ip)));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw storeError(`cannot release ${formatIP(ip)} from ${this.dir}`, e);
     }
   }
 
@@ -86,8 +107,10 @@ export class DiskStore {
     try {
       names = fs().readdirSync(this.dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw new CniError(ErrorCode.IoFailure, `cannot read the IPAM store ${this.dir}`, (e as Error).message);
+      // Missing, or a file where a directory should be: either way nothing can be reserved there.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return [];
+      throw storeError(`cannot read the IPAM store ${this.dir}`, e);
     }
     const out: Reservation[] = [];
     for (const name of names) {
@@ -141,9 +164,31 @@ export class DiskStore {
     try {
       fs().renameSync(tmp, hint);
     } catch (e) {
-      fs().unlinkSync(tmp);
-      throw new CniError(ErrorCode.IoFailure, `cannot record the last reserved address in ${this.dir}`, (e as Error).message);
+      removeQuietly(tmp);
+      throw storeError(`cannot record the last reserved address in ${this.dir}`, e);
     }
+  }
+
+  /**
+   * Removes reservation files that are still empty after `olderThanMs`: the reference creates its
+   * file and writes it at once, so an old empty one is the leftover of a process that died between.
+   */
+  removeStaleEmpty(olderThanMs: number, now = Date.now()): number {
+    let removed = 0;
+    for (const r of this.reservations()) {
+      if (r.owner) continue;
+      const file = join(this.dir, formatIP(r.ip));
+      try {
+        const st = fs().statSync(file);
+        if (st.isFile() && st.size === 0 && now - st.mtimeMs > olderThanMs) {
+          fs().unlinkSync(file);
+          removed++;
+        }
+      } catch {
+        // written or released meanwhile
+      }
+    }
+    return removed;
   }
 
   /** Removes temporary files left by a process that died mid-reservation. */
@@ -168,6 +213,42 @@ export class DiskStore {
       }
     }
     return removed;
+  }
+}
+
+/** Why a store operation failed, in words an operator acts on (the errno text stays in details). */
+const REASONS: Record<string, string> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOTDIR: "a component of the path is not a directory",
+  EISDIR: "a directory is in the way",
+  EIO: "input/output error",
+};
+
+function errnoName(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code) return code;
+  // shared/sys/fs.ts's writeSync throws the bare SyscallError ("write: No space left on device").
+  const text = String((e as Error)?.message ?? "");
+  if (/no space left/i.test(text)) return "ENOSPC";
+  if (/read-only file system/i.test(text)) return "EROFS";
+  return undefined;
+}
+
+function storeError(what: string, e: unknown): CniError {
+  const detail = (e as Error)?.message ?? String(e);
+  const reason = REASONS[errnoName(e) ?? ""] ?? detail;
+  return new CniError(ErrorCode.IoFailure, `${what}: ${reason}`, detail);
+}
+
+function removeQuietly(path: string): void {
+  try {
+    fs().unlinkSync(path);
+  } catch {
+    // already gone, or the file system refuses: nothing more to do here
   }
 }
 
