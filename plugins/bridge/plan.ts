@@ -10,6 +10,7 @@ import { attachmentTag } from "../../shared/netfilter/masquerade";
 import { spoofcheckOps } from "../../shared/netfilter/spoofcheck";
 import { addToIP, formatIP, formatPrefix, networkOf, overlaps, parseIP, parsePrefix } from "../../shared/net/ip";
 import type { BridgeConfig } from "./config";
+import { distinctRoutes } from "../../shared/plugin/configure";
 
 /** The existing bridge as the kernel reports it; undefined when it does not exist yet. */
 export interface BridgeState {
@@ -169,7 +170,7 @@ export function planAdd(input: AddInput): AddPlan {
     const gateway = ipc.gateway ?? (cfg.isGateway ? formatIP(addToIP(networkOf(p), 1n)) : undefined);
     return { address: ipc.address, ...(gateway ? { gateway } : {}), interface: 2 };
   });
-  const routes = podRoutes(cfg, ips, input.ipam.routes ?? []);
+  const routes = distinctRoutes(podRoutes(cfg, ips, input.ipam.routes ?? []));
 
   // Host side.
   plan.push(setLink({ name: cfg.bridge, up: true }));

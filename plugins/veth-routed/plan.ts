@@ -5,6 +5,7 @@ import { formatPrefix, parseIP, parsePrefix } from "../../shared/net/ip";
 import { masqueradeAddOps, MasqBackend } from "../../shared/plugin/ipmasq";
 import { hostVethName } from "../../shared/plugin/veth";
 import type { VethRoutedConfig } from "./config";
+import { distinctRoutes } from "../../shared/plugin/configure";
 
 export interface AddInput {
   cfg: VethRoutedConfig;
@@ -39,11 +40,13 @@ export function planAdd(input: AddInput): { plan: Plan; result: Omit<Result, "cn
     return { address: formatPrefix({ ip: own.ip, bits: hostBits(own.ip.family) }), gateway: ipc.gateway, interface: 1 };
   });
   const families = [...new Set(ips.map((i) => parsePrefix(i.address)!.ip.family))];
-  const routes: Route[] = [...(input.ipam.routes ?? [])];
+  const wanted: Route[] = [...(input.ipam.routes ?? [])];
   for (const family of families) {
     const gw = ips.find((i) => parsePrefix(i.address)!.ip.family === family)!.gateway;
-    if (!routes.some((r) => r.dst === defaultDst(family))) routes.push({ dst: defaultDst(family), gw });
+    if (!wanted.some((r) => r.dst === defaultDst(family))) wanted.push({ dst: defaultDst(family), gw });
   }
+  // One route per destination (the kernel refuses a second): IPAM's list may name one twice.
+  const routes = distinctRoutes(wanted);
 
   const plan: Plan = [addVeth({ name: port, mac: input.hostMac, peer: ifname, peerNetns: netns, mtu, peerMac: input.containerMac })];
   // The node forwards to the pod with neighbour solicitations sent from the host veth's link-local

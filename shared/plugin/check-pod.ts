@@ -2,6 +2,7 @@ import { CniError, ErrorCode } from "../cni/errors";
 import type { IPConfig, Result } from "../cni/result";
 import { findLink, LinkInfo, listRoutes, RouteInfo } from "../kernel/query";
 import { formatIP, formatPrefix, networkOf, parseIP, parsePrefix } from "../net/ip";
+import { distinctRoutes } from "./configure";
 
 /** CHECK helpers shared by the veth plugins: compare prevResult with the kernel. */
 export const checkFailed = (msg: string): never => {
@@ -55,7 +56,7 @@ export async function checkPodVeth(prev: Result, netns: string, ifname: string, 
   for (const ip of ips) if (!present.has(formatPrefix(parsePrefix(ip.address)!))) checkFailed(`address ${ip.address} is missing on ${ifname}`);
 
   const routes = await listRoutes(netns);
-  for (const r of prev.routes ?? []) {
+  for (const r of distinctRoutes(prev.routes ?? [])) {
     if (!hasRoute(routes, r.dst, r.gw)) checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${netns}`);
   }
   return { pod, host, ips };
@@ -80,6 +81,6 @@ export async function checkPodSublink(prev: Result, netns: string, ifname: strin
     if (!present.has(formatPrefix(parsePrefix(ip.address)!))) checkFailed(`address ${ip.address} is missing on ${ifname}`);
   }
   const routes = await listRoutes(netns);
-  for (const r of prev.routes ?? []) if (!hasRoute(routes, r.dst, r.gw)) checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${netns}`);
+  for (const r of distinctRoutes(prev.routes ?? [])) if (!hasRoute(routes, r.dst, r.gw)) checkFailed(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${netns}`);
   return link;
 }

@@ -1,0 +1,132 @@
+import type { FuzzInput } from "./generators";
+
+/**
+ * Inputs that once went wrong (shrunk counter-examples and findings of the campaign), run before
+ * the random ones every time, each with the answer it must get. Strings may use $RID, $POD, $DATA,
+ * $MASTER and $BIN (see generators.ts). Their bridge is `$RIDbr`, which the random inputs never
+ * use: a bridge keeps its gateway address after DEL, and another subnet on it is refused.
+ */
+const env = (command: string, extra: Record<string, string> = {}) => ({ CNI_COMMAND: command, CNI_CONTAINERID: "fz-regression", CNI_NETNS: "$POD", CNI_IFNAME: "eth0", CNI_PATH: "$BIN", ...extra });
+const ipam = (dataDir = "$DATA") => ({ type: "host-local", dataDir, ranges: [[{ subnet: "10.79.0.0/24" }]] });
+
+export const REGRESSIONS: (FuzzInput & { name: string })[] = [
+  {
+    name: "a 10 MB document of nested arrays: code 6, no stack trace (was 999 'Maximum call stack size exceeded' with a crash dump)",
+    plugin: "bridge",
+    verb: "ADD",
+    exec: false,
+    env: env("ADD"),
+    stdin: { nested: 5_000_000 },
+    mutation: "nested arrays",
+    expect: { codes: [6] },
+  },
+  {
+    name: "deeply nested arrays inside a config key: code 6 or 7, no stack trace",
+    plugin: "bridge",
+    verb: "ADD",
+    exec: true,
+    env: env("ADD"),
+    stdin: { nested: 1_000_000, key: "args", json: { cniVersion: "1.0.0", name: "fzreg", type: "bridge", bridge: "$RIDbr", ipam: ipam() } },
+    mutation: "args nested",
+    expect: { codes: [6, 7] },
+  },
+  {
+    name: "host-local: ipam.dataDir with a .. component is the operator's, accepted as by the reference",
+    plugin: "host-local",
+    verb: "ADD",
+    exec: false,
+    env: env("ADD"),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", ipam: ipam("$DATA/sub/../store") } },
+    mutation: "ipam.dataDir $DATA/sub/../store",
+    expect: { ok: true },
+  },
+  {
+    name: "host-local: ipam.dataDir with a space is accepted as by the reference",
+    plugin: "host-local",
+    verb: "ADD",
+    exec: true,
+    env: env("ADD"),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", ipam: ipam("$DATA/with space") } },
+    mutation: "ipam.dataDir $DATA/with space",
+    expect: { ok: true },
+  },
+  {
+    name: "bridge: ipam.dataDir with a space, delegated to host-local, is accepted",
+    plugin: "bridge",
+    verb: "ADD",
+    exec: false,
+    env: env("ADD"),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", type: "bridge", bridge: "$RIDbr", ipam: ipam("$DATA/with space") } },
+    mutation: "ipam.dataDir $DATA/with space",
+    expect: { ok: true },
+  },
+  {
+    name: "GC with an invalid ipam section: IPAM's code 7, not 5 'could not remove everything' (found by the fuzzer, seed 142026)",
+    plugin: "veth-routed",
+    verb: "GC",
+    exec: true,
+    env: { CNI_COMMAND: "GC", CNI_PATH: "$BIN" },
+    stdin: { json: { cniVersion: "1.1.0", name: "fzreg", type: "veth-routed", ipam: ipam("$DATA/x\u0000y"), "cni.dev/valid-attachments": [] } },
+    mutation: "ipam.dataDir with a NUL",
+    expect: { codes: [7] },
+  },
+  {
+    name: "bridge GC with an invalid ipam section: code 7",
+    plugin: "bridge",
+    verb: "GC",
+    exec: false,
+    env: { CNI_COMMAND: "GC", CNI_PATH: "$BIN" },
+    stdin: { json: { cniVersion: "1.1.0", name: "fzreg", type: "bridge", bridge: "$RIDbr", ipam: ipam("relative/dir"), "cni.dev/valid-attachments": [] } },
+    mutation: "ipam.dataDir relative",
+    expect: { codes: [7] },
+  },
+  {
+    name: "bridge isDefaultGateway with IPAM's own default routes: ADD works (was 103 'File exists' on the second default route; the reference fails with 999 and leaves the pod configured)",
+    plugin: "bridge",
+    verb: "ADD",
+    exec: true,
+    env: env("ADD"),
+    stdin: {
+      json: {
+        cniVersion: "1.1.0",
+        name: "fzreg",
+        type: "bridge",
+        bridge: "$RIDbr",
+        isDefaultGateway: true,
+        ipam: { type: "host-local", dataDir: "$DATA", ranges: [[{ subnet: "10.79.0.0/24" }], [{ subnet: "fd79::/64" }]], routes: [{ dst: "0.0.0.0/0" }, { dst: "::/0" }] },
+      },
+    },
+    mutation: "well-formed (found by the fuzzer, seed 777)",
+    expect: { ok: true },
+  },
+  {
+    name: "macvlan: IPAM routes that name one destination twice: ADD works, the first wins",
+    plugin: "macvlan",
+    verb: "ADD",
+    exec: false,
+    env: env("ADD"),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", type: "macvlan", master: "$MASTER", ipam: { ...ipam(), routes: [{ dst: "0.0.0.0/0" }, { dst: "0.0.0.0/0", gw: "10.79.0.254" }, { dst: "10.8.0.0/16" }, { dst: "10.8.1.2/16" }] } } },
+    mutation: "duplicate routes",
+    expect: { ok: true },
+  },
+  {
+    name: "veth-routed: IPAM routes that name one destination twice: ADD works",
+    plugin: "veth-routed",
+    verb: "ADD",
+    exec: true,
+    env: env("ADD"),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", type: "veth-routed", ipam: { ...ipam(), routes: [{ dst: "0.0.0.0/0" }, { dst: "0.0.0.0/0" }, { dst: "10.8.0.0/16" }, { dst: "10.8.1.2/16" }] } } },
+    mutation: "duplicate routes",
+    expect: { ok: true },
+  },
+  {
+    name: "CNI_CONTAINERID with a newline stays refused (it comes from the runtime)",
+    plugin: "veth-routed",
+    verb: "ADD",
+    exec: false,
+    env: env("ADD", { CNI_CONTAINERID: "a\nb" }),
+    stdin: { json: { cniVersion: "1.0.0", name: "fzreg", type: "veth-routed", ipam: ipam() } },
+    mutation: "CNI_CONTAINERID a\\nb",
+    expect: { codes: [4] },
+  },
+];
