@@ -3,7 +3,7 @@ import { listSpoofchecked, spoofcheckOps, unspoofcheckOps } from "./spoofcheck";
 
 const a = { network: "net1", containerId: "ctr1", ifname: "eth0" };
 
-test("masqueradeOps() adds the pod's tagged elements; the fixed rules are its setup", () => {
+test("masqueradeOps() creates the pod's tagged elements; the fixed rules and the removal of elements left by others are its setup", () => {
   const op = masqueradeOps(["10.1.0.2/24", "fd00::2/64"], a);
   if (op.tool !== "nft") throw new Error("expected nft");
   const lines = op.script.trim().split("\n");
@@ -11,12 +11,14 @@ test("masqueradeOps() adds the pod's tagged elements; the fixed rules are its se
   expect(lines.some((l) => l.startsWith("add table") || l.startsWith("add rule"))).toBe(false);
   expect(op.setup).toContain("add rule inet patchcord postrouting ip saddr @masq_pods4 ip saddr . ip daddr != @masq_local4 ip daddr != 224.0.0.0/4 masquerade");
   expect(lines).toEqual([
-    'add element inet patchcord masq_pods4 { 10.1.0.2 comment "net1/ctr1/eth0" }',
-    'add element inet patchcord masq_local4 { 10.1.0.2 . 10.1.0.0/24 comment "net1/ctr1/eth0" }',
-    'add element inet patchcord masq_pods6 { fd00::2 comment "net1/ctr1/eth0" }',
-    'add element inet patchcord masq_local6 { fd00::2 . fd00::/64 comment "net1/ctr1/eth0" }',
+    'create element inet patchcord masq_pods4 { 10.1.0.2 comment "net1/ctr1/eth0" }',
+    'create element inet patchcord masq_local4 { 10.1.0.2 . 10.1.0.0/24 comment "net1/ctr1/eth0" }',
+    'create element inet patchcord masq_pods6 { fd00::2 comment "net1/ctr1/eth0" }',
+    'create element inet patchcord masq_local6 { fd00::2 . fd00::/64 comment "net1/ctr1/eth0" }',
   ]);
   expect(op.undo).toContain("delete element inet patchcord masq_pods4 { 10.1.0.2 }");
+  // Run only after the fast transaction failed: an element of the same address is removed first.
+  expect(op.setup).toContain("add element inet patchcord masq_local6 { fd00::2 . fd00::/64 }\ndelete element inet patchcord masq_local6 { fd00::2 . fd00::/64 }\n");
 });
 
 test("unmasqueradeOps() adds then deletes each element, so a missing one is no error", () => {

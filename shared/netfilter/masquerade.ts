@@ -71,16 +71,18 @@ function removal(addresses: string[]): string[] {
 /**
  * ADD: masquerade traffic from `addresses` (pod `ip/prefix`) leaving their own subnets.
  *
- * Only `add element`: nft 1.0 answers a transaction with a `delete` about four times slower (it
- * loads the whole ruleset first). The cost: an element left behind by an attachment that was
- * never deleted keeps its old tag when its address is handed out again; DEL of the new pod then
- * leaves it, and CHECK reports it, since it looks for the new pod's tag.
+ * `create element`, which fails when the element is there already: an element left behind by an
+ * attachment that was never deleted (a node whose IPAM store was emptied, a DEL that never came)
+ * carries the old attachment's tag, and a GC would remove it, and with it the new pod's
+ * masquerade. Then the transaction runs again with the table's declarations and those elements
+ * removed first (the `setup`, which apply runs only after a failure: with a `delete`, nft 1.0
+ * answers about four times slower, as it loads the whole ruleset first).
  */
 export function masqueradeOps(addresses: string[], a: Attachment): Op {
   const tag = attachmentTag(a);
-  const adds = elements(addresses, tag).map(({ set, elem }) => `add element inet ${MASQ_TABLE} ${set} { ${elem} }`);
+  const creates = elements(addresses, tag).map(({ set, elem }) => `create element inet ${MASQ_TABLE} ${set} { ${elem} }`);
   const lines = (l: string[]) => l.join("\n") + "\n";
-  return nftScript({ setup: lines(BASE), script: lines(adds), undo: lines([...BASE, ...removal(addresses)]) });
+  return nftScript({ setup: lines([...BASE, ...removal(addresses)]), script: lines(creates), undo: lines([...BASE, ...removal(addresses)]) });
 }
 
 /** DEL and GC: stop masquerading `addresses`; succeeds when they are not there. */

@@ -37,7 +37,8 @@ const removal = (port: string, mac: string): string[] =>
 export function spoofcheckOps(port: string, mac: string, tag: string): Op {
   const adds = keys(port, mac).map(({ set, key }) => `add element bridge ${SPOOF_TABLE} ${set} { ${key} comment "${tag}" }`);
   const lines = (l: string[]) => l.join("\n") + "\n";
-  // Only `add element` (see masqueradeOps for why); port names are unique per attachment.
+  // Only `add element` (a `delete` makes nft 1.0 about four times slower): port names are unique
+  // per attachment, so an element left behind here is never another attachment's.
   return nftScript({ setup: lines(BASE), script: lines(adds), undo: lines([...BASE, ...removal(port, mac)]) });
 }
 
