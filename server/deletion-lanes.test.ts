@@ -17,10 +17,12 @@ const del = (name: string) => [{ op: "dellink" as const, name }];
 const tick = () => new Promise((r) => setImmediate(r));
 // Two paths of one namespace and one of another, as the callers' /proc/self/fd/N would be.
 const keyOf = (netns: string | undefined) => (netns === undefined ? undefined : netns.startsWith("/a") ? "A" : "B");
+const alone = () => 1; // no other call open: the first deletion never waits
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("the first deletion runs alone at once; those arriving meanwhile go together in one job, each with its own answer", async () => {
   const k = fakeKernel();
-  const run = deletionLanes(k.dispatch, keyOf);
+  const run = deletionLanes(k.dispatch, keyOf, alone);
   const first = run("/a/1", del("v1"), true);
   expect(k.jobs.map((j) => j.names)).toEqual([[["v1"]]]);
   const later = [run("/a/2", del("v2"), true), run("/a/3", del("v3"), false), run("/a/4", del("v4"), true)];
@@ -43,7 +45,7 @@ test("the first deletion runs alone at once; those arriving meanwhile go togethe
 
 test("lanes of different namespaces do not wait for each other; an unknown namespace is never coalesced", async () => {
   const k = fakeKernel();
-  const run = deletionLanes(k.dispatch, keyOf);
+  const run = deletionLanes(k.dispatch, keyOf, alone);
   const a = run("/a/1", del("a1"), true);
   const b = run("/b/1", del("b1"), true);
   const u1 = run(undefined, del("u1"), true);
@@ -55,7 +57,7 @@ test("lanes of different namespaces do not wait for each other; an unknown names
 
 test("a job that fails outright answers each of its callers with an error, and the lane goes on", async () => {
   const k = fakeKernel();
-  const run = deletionLanes(k.dispatch, keyOf);
+  const run = deletionLanes(k.dispatch, keyOf, alone);
   const first = run("/a/1", del("v1"), true);
   const second = run("/a/2", del("v2"), true);
   k.jobs[0].fail(new Error("thread gone"));
@@ -64,6 +66,25 @@ test("a job that fails outright answers each of its callers with an error, and t
   expect(k.jobs[1].names).toEqual([["v2"]]);
   k.jobs[1].finish();
   expect((await second).code).toBe(0);
+});
+
+test("with other calls open, the first deletion waits a moment, and those arriving meanwhile join its job", async () => {
+  const k = fakeKernel();
+  let open = 3;
+  const run = deletionLanes(k.dispatch, keyOf, () => open, 20);
+  const a = run("/a/1", del("v1"), true);
+  const b = run("/a/2", del("v2"), true);
+  expect(k.jobs).toHaveLength(0);
+  await sleep(40);
+  expect(k.jobs.map((j) => j.names)).toEqual([[["v1"], ["v2"]]]);
+  k.jobs[0].finish();
+  expect((await Promise.all([a, b])).map((r) => r.stdout)).toEqual(["v1", "v2"]);
+  // Alone again: no wait.
+  open = 1;
+  const c = run("/a/3", del("v3"), true);
+  expect(k.jobs).toHaveLength(2);
+  k.jobs[1].finish();
+  await c;
 });
 
 test("namespaceKey names a namespace by its inode: two paths to one namespace agree, a missing one is undefined", () => {

@@ -18,7 +18,8 @@ interface WorkerLike {
  * would. Threads start on first use and stay. If a thread cannot start (a build without the worker
  * entry), its jobs and all later ones run right here, as before. Deletions in one namespace are coalesced first (deletion-lanes.ts).
  */
-export function netlinkPool(size = 4, log: (line: string) => void = () => undefined): { runner: SlowOpRunner; stop(): void } {
+export function netlinkPool(size = 4, log: (line: string) => void = () => undefined): { runner: SlowOpRunner; stop(): void; watch(openCalls: () => number): void } {
+  let openCalls = () => 0;
   const Worker = (globalThis as { Worker?: new (url: string) => WorkerLike }).Worker;
   const threads: (WorkerLike | undefined)[] = new Array(size).fill(undefined);
   const busy = new Array<number>(size).fill(0);
@@ -77,11 +78,17 @@ export function netlinkPool(size = 4, log: (line: string) => void = () => undefi
     });
   };
 
-  const runner = deletionLanes(dispatch, namespaceKey);
+  const runner = deletionLanes(dispatch, namespaceKey, () => openCalls());
 
   const stop = () => {
     for (const t of threads) t?.terminate();
     threads.fill(undefined);
   };
-  return { runner, stop };
+  return {
+    runner,
+    stop,
+    watch(f) {
+      openCalls = f;
+    },
+  };
 }

@@ -311,6 +311,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer | Bus
     // Required here, under Bun only: the pool finds its worker through import.meta, which the
     // CommonJS that jest runs cannot parse.
     pool ??= (require("./netlink-pool") as { netlinkPool: typeof netlinkPool }).netlinkPool(4, log);
+    pool.watch(() => conns.size);
     setSlowOpRunner(pool.runner);
     const previous = process.umask(0o177);
     try {
