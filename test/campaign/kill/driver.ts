@@ -5,7 +5,7 @@ import { BIN } from "../../integration/helpers";
 import { NetLab } from "../../integration/netlab";
 import { ServerProcess } from "../../integration/server-process";
 import { infrastructure, KillCase } from "./cases";
-import { CallOutcome, runCall } from "./run";
+import { CallOutcome, runCall } from "../bounded-call";
 import { diff, snapshot, Where } from "./snapshot";
 
 /** A socket no server listens on: the shim runs the Bun binary itself (test/integration/helpers.ts EXEC_MODE). */

@@ -8,6 +8,8 @@ export interface CallOutcome {
   stderr: string;
   json?: { code?: number; msg?: string; [k: string]: unknown };
   ms: number;
+  /** The test killed it: it ran past `timeoutMs`. */
+  timedOut: boolean;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface CallOutcome {
  * told apart from an exit code). Bounded: after `timeoutMs` the process is killed and the outcome
  * says so in stderr, so a hung call fails its test instead of the suite's timeout.
  */
-export function runCall(argv: string[], env: Record<string, string>, input: string, timeoutMs = 15_000): Promise<CallOutcome> {
+export function runCall(argv: string[], env: Record<string, string>, input: string | Buffer, timeoutMs = 15_000): Promise<CallOutcome> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(argv[0], argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
@@ -29,7 +31,9 @@ export function runCall(argv: string[], env: Record<string, string>, input: stri
     }, timeoutMs);
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.stdin.on("error", () => undefined); // a killed plugin may not read all of stdin
+    child.on("error", (e) => err.push(Buffer.from(`spawn: ${e.message}`)));
+    // A killed plugin, or one that answers first (VERSION reads none), may not read all of stdin.
+    child.stdin.on("error", () => undefined);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const stdout = Buffer.concat(out).toString("utf8");
@@ -40,7 +44,7 @@ export function runCall(argv: string[], env: Record<string, string>, input: stri
         json = undefined;
       }
       const stderr = Buffer.concat(err).toString("utf8") + (timedOut ? `\n(killed by the test after ${timeoutMs} ms)` : "");
-      resolve({ code, signal, stdout, stderr, json, ms: Date.now() - started });
+      resolve({ code, signal, stdout, stderr, json, ms: Date.now() - started, timedOut });
     });
     child.stdin.end(input);
   });
