@@ -104,7 +104,7 @@ boot() {
 }
 # The console without timestamps, stack traces and UML's harmless boot notes.
 console_words() {
-  sed -E 's/^\[ *[0-9.]+\] //; s/^kernel-run guest: //' "$job/console" | grep -E '^[^ ]' |
+  tr -d '\r' <"$job/console" | sed -E 's/^\[ *[0-9.]+\] //; s/^kernel-run guest: //' | grep -E '^[^ ]' |
     grep -vE '^(kernel-run:|SELinux|mmapper_init|Failed to initialize ubd|Call Trace|Stack:|.*\.sh: line [0-9]+:)' || true
 }
 # Why a kernel did not start the command: what it said it lacks, or the console's last words.

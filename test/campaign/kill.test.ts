@@ -152,5 +152,4 @@ describe("kill -9 at every step", () => {
 
   // ipvlan needs the ipvlan module, which this kernel does not have: its kill test runs in a guest
   // kernel (test/kernel-features/ipvlan-kill.test.ts), as npm test runs that folder.
-  test.skip("ipvlan: no ipvlan module in this kernel (its kill test runs in a guest kernel: test/kernel-features/ipvlan-kill.test.ts)", () => undefined);
 });
