@@ -62,6 +62,7 @@ function recorder() {
     syncRoutes: async (routes) => (state.routes.push(routes.map((r) => `${r.dst} via ${r.via}`)), { added: 0, replaced: 0, removed: 0, offLink: [] }),
     syncMasquerade: async (spec) => (state.masq.push(spec?.clusterCIDRs), false),
     uplinkMtu: async () => 1500,
+    writeAgentState: () => false,
   };
   return { state, effects };
 }

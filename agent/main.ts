@@ -6,6 +6,7 @@ import { ADDON_NAME, havePortmap, installPlugins, SHIM_NAME } from "./install";
 import { connectKube, KubeConfigError, type NodeApi } from "./kube";
 import { createLog, errorMessage, Notes, type Log } from "./log";
 import { syncMasquerade } from "./masquerade";
+import { writeAgentState } from "./state-file";
 import { NodeWatcher } from "./node-watch";
 import { parseAgentArgs, usage, type AgentOptions } from "./options";
 import { describeReasons, reconcileOnce, ReconcileScheduler, type Effects } from "./reconcile";
@@ -20,7 +21,7 @@ import { firstStopSignal } from "../server/signals";
  * a DaemonSet rollout restarts the agent and the node's pods must not notice.
  */
 
-const EFFECTS: Effects = { installPlugins, havePortmap, renderConflist, writeConflist, syncRoutes, syncMasquerade, uplinkMtu };
+const EFFECTS: Effects = { installPlugins, havePortmap, renderConflist, writeConflist, syncRoutes, syncMasquerade, uplinkMtu, writeAgentState };
 
 /** A burst of watch events within this window makes one reconcile. */
 const SETTLE_MS = 50;

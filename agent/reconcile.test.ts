@@ -88,6 +88,7 @@ describe("reconcileOnce", () => {
     syncRoutes: async (routes) => (calls.push(`routes ${routes.map((r) => `${r.dst}>${r.via}`).join(",")}`), { added: routes.length, replaced: 0, removed: 0, offLink: [] }),
     syncMasquerade: async (spec) => (calls.push(`masq ${spec ? spec.clusterCIDRs.join(",") : "off"}`), false),
     uplinkMtu: async (ips) => (calls.push(`uplink ${ips.join(",")}`), 1500),
+    writeAgentState: (dir, st) => (calls.push(`state ${dir} ${st.node} ${st.podCIDRs.join(",")} ${st.routes.map((r) => `${r.node}:${r.dst}>${r.via}`).join(",")}`), true),
     ...overrides,
   });
   const nodes = [node("a", ["10.244.0.0/24"], ["172.18.0.2"]), node("b", ["10.244.1.0/24"], ["172.18.0.3"])];
@@ -101,9 +102,10 @@ describe("reconcileOnce", () => {
       "uplink 172.18.0.2",
       "routes 10.244.1.0/24>172.18.0.3",
       "masq 10.244.0.0/24,10.244.1.0/24",
+      "state /d a 10.244.0.0/24 b:10.244.1.0/24>172.18.0.3",
       `conflist /c ${JSON.stringify({ mode: "bridge", mtu: 1500, podCIDRs: ["10.244.0.0/24"], dataDir: "/d", portmap: false })}`,
     ]);
-    expect(r).toEqual({ ready: true, reason: "ok", changes: ["installed bridge", "routes +1 ~0 -0", "conflist written (mtu 1500, podCIDRs 10.244.0.0/24)"] });
+    expect(r).toEqual({ ready: true, reason: "ok", changes: ["installed bridge", "routes +1 ~0 -0", "agent state written", "conflist written (mtu 1500, podCIDRs 10.244.0.0/24)"] });
   });
 
   test("an MTU override skips the uplink lookup; install only when asked", async () => {

@@ -127,6 +127,7 @@ export interface Effects {
   syncRoutes: typeof import("./routes").syncRoutes;
   syncMasquerade: typeof import("./masquerade").syncMasquerade;
   uplinkMtu: typeof import("./uplink").uplinkMtu;
+  writeAgentState: typeof import("./state-file").writeAgentState;
 }
 
 export interface ReconcileConfig {
@@ -197,6 +198,8 @@ export async function reconcileOnce(
   if (routes.added + routes.replaced + routes.removed > 0) changes.push(`routes +${routes.added} ~${routes.replaced} -${routes.removed}`);
   // Routes it could not install (the node is behind a router) syncRoutes has logged, once.
   if (await fx.syncMasquerade(desired.masq, log)) changes.push(desired.masq ? "masquerade rules updated" : "masquerade rules removed");
+  // What doctor compares the node with (before the conflist, which makes the node Ready).
+  if (fx.writeAgentState(cfg.dataDir, { node: cfg.nodeName, podCIDRs: desired.conflist.podCIDRs, routes: desired.routes }, log)) changes.push("agent state written");
   if (await fx.writeConflist(cfg.confDir, fx.renderConflist(desired.conflist), log)) changes.push(`conflist written (mtu ${mtu}, podCIDRs ${desired.conflist.podCIDRs.join(" ")})`);
   return { ready: true, reason: "ok", changes };
 }

@@ -9,6 +9,7 @@ import { ADDON_NAME, BINARY_NAME, INSTALL_TEMP_PURPOSE, installedNames, SameCont
 import { SHIM_TAGLINE } from "../server/protocol";
 import { removeMasquerade } from "./masquerade";
 import { removeAllRoutes } from "./routes";
+import { removeAgentState } from "./state-file";
 
 /**
  * Takes patchcord off the node: our conflist, our binaries, our routes, our netfilter table and
@@ -95,6 +96,7 @@ export async function uninstall(opts: { binDir: string; confDir: string; ipamDat
   await removeAllRoutes(log);
   await removeMasquerade(log);
   if (opts.ipamDataDir !== undefined) {
+    removeAgentState(opts.ipamDataDir, log);
     // Host-local keeps each network's leases in DATADIR/<network name>.
     const dir = `${checkDir(opts.ipamDataDir, "IPAM data dir")}/${NETWORK_NAME}`;
     let there = true;

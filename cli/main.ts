@@ -13,6 +13,7 @@ import type { AgentMain } from "./agent-loader";
 const SUBCOMMANDS: Record<string, () => (args: string[]) => Promise<number>> = {
   lab: () => require("../lab/lab").runLab,
   explain: () => require("../explain/explain").runExplain,
+  doctor: () => require("../doctor/doctor").runDoctor,
   serve: () => (args) => require("../server/serve").runServe(args, usage),
   agent: () => async (args) => {
     let runAgent: AgentMain;
@@ -35,6 +36,8 @@ function usage(): string {
     "patchcord lab [--help]: the article's topologies wired by the plugins, checked, explained, removed",
     "patchcord explain CONFLIST [--command ADD|DEL] [--netns PATH] [--ifname NAME] [--container-id ID]:",
     "  what a plugin run would do to the kernel, as a shell script, without doing it",
+    "patchcord doctor [--netns NODE] [--pod NETNS ...] [--probe A B] [--json] [--help]:",
+    "  why a pod's network does not work: findings with evidence and fixes, changing nothing",
     "patchcord agent [--help]: the Kubernetes node agent (installs the plugins, writes the conflist, routes to other nodes)",
     "patchcord serve [--socket PATH] [--help]: the resident CNI server the shims hand their calls to",
   ].join("\n");

@@ -1,0 +1,90 @@
+import { nsPrefix, renderShell } from "../../shared/kernel/ops";
+import { findExecutable } from "../../shared/kernel/which";
+import { formatIP, formatPrefix } from "../../shared/net/ip";
+import { attachmentTag, listMasqueraded, MASQ_TABLE } from "../../shared/netfilter/masquerade";
+import { chainName, iptablesSaveArgv } from "../../shared/netfilter/masquerade-iptables";
+import { masqueradeAddOps } from "../../shared/plugin/ipmasq";
+import { CheckContext, livePods } from "../context";
+import type { Finding } from "../finding";
+import { shown } from "../look";
+import type { Pod } from "../pods";
+import { podLabel } from "../pods";
+import { podRef } from "./links";
+
+interface NftSet {
+  set?: { name: string; elem?: ({ elem?: { val?: unknown } } | string)[] };
+}
+
+/** The addresses in the per-pod sets (masq_pods4/6) of our nftables table. */
+function podSetMembers(json: string): Set<string> {
+  const out = new Set<string>();
+  const items = (JSON.parse(json).nftables ?? []) as NftSet[];
+  for (const item of items) {
+    if (!item.set || !/^masq_pods[46]$/.test(item.set.name)) continue;
+    for (const e of item.set.elem ?? []) {
+      const val = typeof e === "string" ? e : e.elem?.val;
+      if (typeof val === "string") out.add(val);
+    }
+  }
+  return out;
+}
+
+/** masquerade-missing: an ipMasq network's pod without its entries, in the backend the plugin uses. */
+export async function checkMasquerade(ctx: CheckContext): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const { look, node } = ctx;
+  const nets = ctx.networks.filter((n) => n.ipMasq && livePods(ctx, n).length);
+  if (!nets.length) return out;
+  let nft: { tags: Map<string, string[]>; pods: Set<string> } | undefined;
+  const dumps = new Map<4 | 6, string>();
+  for (const net of nets) {
+    const missing: Pod[] = [];
+    for (const p of livePods(ctx, net)) {
+      const tag = attachmentTag({ network: net.name, containerId: p.containerId, ifname: p.ifname });
+      if (net.masqBackend === "iptables") {
+        for (const family of [...new Set(p.addresses.map((a) => a.ip.family))]) {
+          if (!dumps.has(family)) {
+            const r = await look.run(undefined, iptablesSaveArgv(family, node.netns));
+            if (r.code !== 0) {
+              ctx.cannot.push(`cannot read the nat table: ${r.command}: ${r.stderr.trim()}`);
+              return out;
+            }
+            dumps.set(family, r.stdout);
+          }
+          if (!dumps.get(family)!.includes(`-j ${chainName(tag)}`)) missing.push(p);
+        }
+        continue;
+      }
+      if (!nft) {
+        if (!findExecutable("nft")) {
+          ctx.cannot.push(`${net.name} masquerades with nftables, but nft is not installed here: its entries were not checked`);
+          return out;
+        }
+        const table = await look.run(undefined, [...nsPrefix(node.netns), "nft", "-j", "list", "table", "inet", MASQ_TABLE]);
+        const absent = table.code !== 0 && /No such file or directory|does not exist/.test(table.stderr);
+        if (table.code !== 0 && !absent) {
+          ctx.cannot.push(`cannot read the masquerade table: ${table.command}: ${table.stderr.trim()}`);
+          return out;
+        }
+        const tags = absent ? new Map<string, string[]>() : await listMasqueraded((argv) => look.run(undefined, argv), nsPrefix(node.netns));
+        nft = { tags, pods: absent ? new Set() : podSetMembers(table.stdout) };
+      }
+      const local = (nft.tags.get(tag) ?? []).map((a) => a.split("/")[0]);
+      if (p.addresses.some((a) => !local.includes(formatIP(a.ip)) || !nft!.pods.has(formatIP(a.ip)))) missing.push(p);
+    }
+    const unique = [...new Set(missing)];
+    if (!unique.length) continue;
+    const evidence = net.masqBackend === "iptables" ? [shown(await look.run(undefined, iptablesSaveArgv(4, node.netns)))] : [shown(await look.run(undefined, [...nsPrefix(node.netns), "nft", "list", "table", "inet", MASQ_TABLE]))];
+    out.push({
+      id: "masquerade-missing",
+      network: net.name,
+      pod: unique.length === 1 ? podRef(unique[0]) : undefined,
+      message: `${net.name} has ipMasq on, but ${net.masqBackend} has no masquerade entry for ${unique.map(podLabel).join("; ")}: ${unique.length === 1 ? "its" : "their"} packets leave with the pod's own address, and the replies never find their way back`,
+      evidence,
+      fix: unique.flatMap((p) =>
+        masqueradeAddOps(net.masqBackend ?? "nftables", p.addresses.map((a) => formatPrefix(a.prefix)), { network: net.name, containerId: p.containerId, ifname: p.ifname }).map((op) => renderShell({ ...op, netns: node.netns })),
+      ),
+    });
+  }
+  return out;
+}

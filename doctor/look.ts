@@ -1,0 +1,71 @@
+import { nsPrefix, shellJoin } from "../shared/kernel/ops";
+import { runCommand } from "../shared/kernel/run";
+import type { LinkInfo, RouteInfo } from "../shared/kernel/query";
+import { CannotLook, Evidence } from "./finding";
+
+export interface Looked extends Evidence {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface KernelRoute extends RouteInfo {
+  protocol?: string;
+  type?: string;
+}
+
+/**
+ * The only way doctor touches the kernel: commands that read (ip show/get, sysctl without -w,
+ * nft list, iptables-save), run in a namespace with nsenter as a person would, each kept as the
+ * shell line it is so that a finding's evidence is a command the person can run again.
+ */
+export class Look {
+  /** Every command run, in order (the test of "changes nothing" reads them too). */
+  readonly ran: string[] = [];
+
+  async run(netns: string | undefined, argv: string[]): Promise<Looked> {
+    const full = [...nsPrefix(netns), ...argv];
+    const command = shellJoin(full);
+    this.ran.push(command);
+    const r = await runCommand(full);
+    const output = [r.stdout.trimEnd(), r.stderr.trimEnd()].filter(Boolean).join("\n");
+    return { command, output, code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** `ip -j ARGS`, parsed; a failure means doctor cannot look at that namespace at all. */
+  async ipJson<T>(netns: string | undefined, args: string[]): Promise<T[]> {
+    const r = await this.run(netns, ["ip", "-j", ...args]);
+    if (r.code !== 0) throw new CannotLook(`${r.command}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    const text = r.stdout.trim();
+    try {
+      return text === "" ? [] : (JSON.parse(text) as T[]);
+    } catch {
+      throw new CannotLook(`${r.command}: its output is not JSON`);
+    }
+  }
+
+  links(netns: string | undefined): Promise<LinkInfo[]> {
+    return this.ipJson<LinkInfo>(netns, ["-d", "addr", "show"]);
+  }
+
+  async routes(netns: string | undefined): Promise<KernelRoute[]> {
+    const [v4, v6] = await Promise.all([this.ipJson<KernelRoute>(netns, ["-4", "route", "show", "table", "main"]), this.ipJson<KernelRoute>(netns, ["-6", "route", "show", "table", "main"])]);
+    return [...v4, ...v6];
+  }
+
+  /** The sysctls of `netns` whose names match `pattern` (sysctl's own regular expression). */
+  async sysctls(netns: string | undefined, pattern: string): Promise<Map<string, string>> {
+    const r = await this.run(netns, ["sysctl", "-a", "--pattern", pattern]);
+    // sysctl -a also reports keys it may not read (stderr, exit 255): the lines it printed stand.
+    const out = new Map<string, string>();
+    for (const line of r.stdout.split("\n")) {
+      const m = /^(\S+) = (.*)$/.exec(line);
+      if (m) out.set(m[1], m[2]);
+    }
+    if (out.size === 0 && r.code !== 0) throw new CannotLook(`${r.command}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+    return out;
+  }
+}
+
+/** A command and what it printed, for a finding (the output as it was, or a note that there was none). */
+export const shown = (r: Evidence): Evidence => ({ command: r.command, output: r.output === "" ? "(no output)" : r.output });

@@ -1,0 +1,141 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LinkInfo } from "../shared/kernel/query";
+import { netnsState } from "../shared/kernel/netns";
+import { formatIP, parsePrefix } from "../shared/net/ip";
+import { hostVethName } from "../shared/plugin/veth";
+import { DiskStore } from "../plugins/host-local/store";
+import { KernelRoute, Look } from "./look";
+import { Network, PodAddress, podAddress } from "./networks";
+import type { NodeView } from "./node";
+
+/** One attachment (container and interface) of a network, as the IPAM store and the runtime know it. */
+export interface Pod {
+  network: Network;
+  containerId: string;
+  ifname: string;
+  addresses: PodAddress[];
+  /** The store's file of each address. */
+  storeFiles: string[];
+  /** The node's end of the pod's veth (bridge and veth-routed). */
+  hostIf?: string;
+  /** The libcni cache entry, when the runtime keeps one. */
+  cacheFile?: string;
+  /** The pod's namespace and where doctor learnt it. */
+  netns?: string;
+  netnsFrom?: "runtime cache" | "--pod" | "host veth peer";
+  netnsState?: "present" | "missing" | "not-a-netns";
+  /** What doctor read inside the namespace, when it is there. */
+  inside?: { links: LinkInfo[]; routes: KernelRoute[] };
+}
+
+export const podLabel = (p: Pod): string => `pod ${p.addresses.map((a) => formatIP(a.ip)).join(", ") || "(no address)"} (container ${p.containerId}, ${p.ifname})`;
+
+interface CachedResult {
+  result?: { interfaces?: { name?: string; sandbox?: string }[] };
+}
+
+/** libcni's cache entry for one attachment: its file name is `<network>-<container>-<ifname>`. */
+function readCache(cacheDir: string, pod: Pod): { file: string; netns?: string; hostIf?: string } | undefined {
+  const file = join(cacheDir, "results", `${pod.network.name}-${pod.containerId}-${pod.ifname}`);
+  let cached: CachedResult;
+  try {
+    cached = JSON.parse(readFileSync(file, "utf8")) as CachedResult;
+  } catch {
+    return undefined;
+  }
+  const interfaces = cached.result?.interfaces ?? [];
+  const sandbox = interfaces.find((i) => i.sandbox && i.name === pod.ifname)?.sandbox ?? interfaces.find((i) => i.sandbox)?.sandbox;
+  const host = interfaces.find((i) => !i.sandbox && i.name && i.name !== pod.network.bridge)?.name;
+  return { file, netns: sandbox, hostIf: host };
+}
+
+/** Every attachment the networks' IPAM stores hold, with what the runtime's cache says of each. */
+export function podsFromStores(networks: Network[], cacheDir: string): Pod[] {
+  const pods: Pod[] = [];
+  for (const net of networks) {
+    if (!net.ipam) continue;
+    const store = new DiskStore(net.ipam.dataDir, net.name);
+    const byOwner = new Map<string, Pod>();
+    for (const r of store.reservations()) {
+      if (!r.owner) continue; // being written by an ADD right now
+      const ifname = r.owner.ifname ?? "eth0";
+      const key = `${r.owner.id}/${ifname}`;
+      let pod = byOwner.get(key);
+      if (!pod) {
+        pod = { network: net, containerId: r.owner.id, ifname, addresses: [], storeFiles: [] };
+        byOwner.set(key, pod);
+        pods.push(pod);
+      }
+      const addr = podAddress(net, r.ip);
+      if (addr) pod.addresses.push(addr);
+      pod.storeFiles.push(join(store.dir, formatIP(r.ip)));
+    }
+    for (const pod of byOwner.values()) {
+      if (net.kind === "bridge" || net.kind === "veth-routed") pod.hostIf = hostVethName(pod.containerId, pod.ifname);
+      const cached = readCache(cacheDir, pod);
+      if (cached) {
+        pod.cacheFile = cached.file;
+        if (cached.hostIf && pod.hostIf) pod.hostIf = cached.hostIf;
+        if (cached.netns) Object.assign(pod, { netns: cached.netns, netnsFrom: "runtime cache" });
+      }
+    }
+  }
+  return pods;
+}
+
+/** nsid (as the node sees it) to namespace path, for the named namespaces under /run/netns. */
+async function namedPeers(look: Look, node: NodeView): Promise<Map<number, string>> {
+  const r = await look.run(node.netns, ["ip", "-j", "netns", "list-id"]);
+  const out = new Map<number, string>();
+  if (r.code !== 0) return out;
+  try {
+    for (const e of JSON.parse(r.stdout || "[]") as { nsid: number; name?: string }[]) if (e.name) out.set(e.nsid, `/run/netns/${e.name}`);
+  } catch {
+    // no names: the peers stay unknown
+  }
+  return out;
+}
+
+/**
+ * Fills in each pod's namespace (--pod namespaces by the addresses inside them, then the host
+ * veth's peer when the runtime's cache did not say) and reads inside the namespaces that are there.
+ */
+export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra: string[]): Promise<string[]> {
+  const notes: string[] = [];
+  for (const path of extra) {
+    const state = netnsState(path);
+    if (state !== "present") {
+      notes.push(`--pod ${path}: ${state === "missing" ? "no such namespace" : "not a network namespace"}`);
+      continue;
+    }
+    const links = await look.links(path);
+    const held = new Set(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
+    const mine = pods.filter((p) => p.addresses.some((a) => held.has(formatIP(a.ip))));
+    if (!mine.length) notes.push(`--pod ${path}: none of its addresses (${[...held].filter((a) => !a.startsWith("127.") && a !== "::1").join(", ") || "none"}) is in an IPAM store of the conf dir's networks`);
+    for (const p of mine) Object.assign(p, { netns: path, netnsFrom: "--pod" });
+  }
+  let peers: Map<number, string> | undefined;
+  for (const p of pods) {
+    if (p.netns || !p.hostIf) continue;
+    const host = node.links.find((l) => l.ifname === p.hostIf);
+    const nsid = (host as (LinkInfo & { link_netnsid?: number }) | undefined)?.link_netnsid;
+    if (nsid === undefined) continue;
+    peers ??= await namedPeers(look, node);
+    const path = peers.get(nsid);
+    if (path) Object.assign(p, { netns: path, netnsFrom: "host veth peer" });
+  }
+  for (const p of pods) {
+    if (!p.netns) continue;
+    try {
+      p.netnsState = netnsState(p.netns);
+    } catch {
+      p.netnsState = "missing";
+    }
+    if (p.netnsState === "present") p.inside = { links: await look.links(p.netns), routes: await look.routes(p.netns) };
+  }
+  return notes;
+}
+
+export const isHostRoute = (dst: string): boolean => !dst.includes("/") || /\/(32|128)$/.test(dst);
+export const prefixOfRoute = (dst: string, family: 4 | 6) => (dst === "default" ? parsePrefix(family === 4 ? "0.0.0.0/0" : "::/0") : parsePrefix(dst.includes("/") ? dst : `${dst}/${family === 4 ? 32 : 128}`));
