@@ -12,6 +12,8 @@ export interface Looked extends Evidence {
 export interface KernelRoute extends RouteInfo {
   protocol?: string;
   type?: string;
+  /** Which dump it came from (`default` alone does not say). */
+  family: 4 | 6;
 }
 
 /**
@@ -50,7 +52,7 @@ export class Look {
 
   async routes(netns: string | undefined): Promise<KernelRoute[]> {
     const [v4, v6] = await Promise.all([this.ipJson<KernelRoute>(netns, ["-4", "route", "show", "table", "main"]), this.ipJson<KernelRoute>(netns, ["-6", "route", "show", "table", "main"])]);
-    return [...v4, ...v6];
+    return [...v4.map((r) => ({ ...r, family: 4 as const })), ...v6.map((r) => ({ ...r, family: 6 as const }))];
   }
 
   /** The sysctls of `netns` whose names match `pattern` (sysctl's own regular expression). */

@@ -72,6 +72,7 @@ export function podsFromStores(networks: Network[], cacheDir: string): Pod[] {
       pod.storeFiles.push(join(store.dir, formatIP(r.ip)));
     }
     for (const pod of byOwner.values()) {
+      pod.addresses.sort((a, b) => a.ip.family - b.ip.family);
       if (net.kind === "bridge" || net.kind === "veth-routed") pod.hostIf = hostVethName(pod.containerId, pod.ifname);
       const cached = readCache(cacheDir, pod);
       if (cached) {

@@ -38,7 +38,9 @@ export async function checkMasquerade(ctx: CheckContext): Promise<Finding[]> {
   let nft: { tags: Map<string, string[]>; pods: Set<string> } | undefined;
   const dumps = new Map<4 | 6, string>();
   for (const net of nets) {
-    const missing: Pod[] = [];
+    // Per pod, the families whose entries are missing: the fix re-adds only those.
+    const missing = new Map<Pod, Set<4 | 6>>();
+    const miss = (p: Pod, family: 4 | 6) => missing.set(p, (missing.get(p) ?? new Set()).add(family));
     for (const p of livePods(ctx, net)) {
       const tag = attachmentTag({ network: net.name, containerId: p.containerId, ifname: p.ifname });
       if (net.masqBackend === "iptables") {
@@ -51,7 +53,7 @@ export async function checkMasquerade(ctx: CheckContext): Promise<Finding[]> {
             }
             dumps.set(family, r.stdout);
           }
-          if (!dumps.get(family)!.includes(`-j ${chainName(tag)}`)) missing.push(p);
+          if (!dumps.get(family)!.includes(`-j ${chainName(tag)}`)) miss(p, family);
         }
         continue;
       }
@@ -70,20 +72,26 @@ export async function checkMasquerade(ctx: CheckContext): Promise<Finding[]> {
         nft = { tags, pods: absent ? new Set() : podSetMembers(table.stdout) };
       }
       const local = (nft.tags.get(tag) ?? []).map((a) => a.split("/")[0]);
-      if (p.addresses.some((a) => !local.includes(formatIP(a.ip)) || !nft!.pods.has(formatIP(a.ip)))) missing.push(p);
+      for (const a of p.addresses) if (!local.includes(formatIP(a.ip)) || !nft.pods.has(formatIP(a.ip))) miss(p, a.ip.family);
     }
-    const unique = [...new Set(missing)];
-    if (!unique.length) continue;
-    const evidence = net.masqBackend === "iptables" ? [shown(await look.run(undefined, iptablesSaveArgv(4, node.netns)))] : [shown(await look.run(undefined, [...nsPrefix(node.netns), "nft", "list", "table", "inet", MASQ_TABLE]))];
+    if (!missing.size) continue;
+    const families = [...new Set([...missing.values()].flatMap((f) => [...f]))].sort();
+    const evidence = [];
+    for (const family of families) {
+      const argv = net.masqBackend === "iptables" ? [family === 4 ? "iptables" : "ip6tables", "-t", "nat", "-S", "POSTROUTING"] : ["nft", "list", "set", "inet", MASQ_TABLE, `masq_pods${family}`];
+      evidence.push(shown(await look.run(node.netns, argv)));
+    }
+    const pods = [...missing.keys()];
     out.push({
       id: "masquerade-missing",
       network: net.name,
-      pod: unique.length === 1 ? podRef(unique[0]) : undefined,
-      message: `${net.name} has ipMasq on, but ${net.masqBackend} has no masquerade entry for ${unique.map(podLabel).join("; ")}: ${unique.length === 1 ? "its" : "their"} packets leave with the pod's own address, and the replies never find their way back`,
+      pod: pods.length === 1 ? podRef(pods[0]) : undefined,
+      message: `${net.name} has ipMasq on, but ${net.masqBackend} has no masquerade entry for ${pods.map(podLabel).join("; ")}: ${pods.length === 1 ? "its" : "their"} packets leave with the pod's own address, and the replies never find their way back`,
       evidence,
-      fix: unique.flatMap((p) =>
-        masqueradeAddOps(net.masqBackend ?? "nftables", p.addresses.map((a) => formatPrefix(a.prefix)), { network: net.name, containerId: p.containerId, ifname: p.ifname }).map((op) => renderShell({ ...op, netns: node.netns })),
-      ),
+      fix: pods.flatMap((p) => {
+        const addresses = p.addresses.filter((a) => missing.get(p)!.has(a.ip.family)).map((a) => formatPrefix(a.prefix));
+        return masqueradeAddOps(net.masqBackend ?? "nftables", addresses, { network: net.name, containerId: p.containerId, ifname: p.ifname }).map((op) => renderShell({ ...op, netns: node.netns }));
+      }),
     });
   }
   return out;

@@ -8,7 +8,7 @@ import { podRef } from "./links";
 
 /** The node's uplink: the link of its default route (IPv4 first), when it has one. */
 export function uplinkOf(node: NodeView): LinkInfo | undefined {
-  const dflt = node.routes.find((r) => r.dst === "default" && r.dev && !r.dst.includes(":")) ?? node.routes.find((r) => r.dst === "default" && r.dev);
+  const dflt = node.routes.find((r) => r.dst === "default" && r.dev && r.family === 4) ?? node.routes.find((r) => r.dst === "default" && r.dev);
   return linkNamed(node, dflt?.dev);
 }
 

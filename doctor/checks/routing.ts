@@ -96,7 +96,7 @@ export async function checkGateways(ctx: CheckContext): Promise<Finding[]> {
     for (const p of pods) {
       if (!p.inside) continue;
       for (const family of [...new Set(p.addresses.map((a) => a.ip.family))]) {
-        const routes = p.inside.routes.filter((r) => prefixOfRoute(r.dst, family)?.ip.family === family);
+        const routes = p.inside.routes.filter((r) => r.family === family);
         const dflt = routes.find((r) => r.dst === "default" && r.gateway && r.dev === p.ifname);
         const gw = dflt?.gateway ? parseIP(dflt.gateway) : undefined;
         if (!dflt || !gw) continue;
@@ -130,8 +130,8 @@ export async function checkNodeRoutes(ctx: CheckContext): Promise<Finding[]> {
   for (const want of state.routes) {
     const family = want.dst.includes(":") ? 6 : 4;
     const have = ctx.node.routes.find((r) => {
-      const p = prefixOfRoute(r.dst, family);
-      return p && p.ip.family === family && `${formatIP(p.ip)}/${p.bits}` === want.dst && (!r.type || r.type === "unicast");
+      const p = r.family === family ? prefixOfRoute(r.dst, family) : undefined;
+      return p && `${formatIP(p.ip)}/${p.bits}` === want.dst && (!r.type || r.type === "unicast");
     });
     if (have && have.gateway && formatIP(parseIP(have.gateway)!) === want.via) continue;
     out.push({

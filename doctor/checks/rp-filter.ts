@@ -53,7 +53,7 @@ export async function checkRpFilter(ctx: CheckContext): Promise<Finding[]> {
     }
   }
   // Other nodes' pod CIDRs: the agent's routes (our protocol), or those of its state file.
-  const remote = node.routes.filter((r) => r.protocol === String(ROUTE_PROTOCOL) && r.gateway && r.dev && !r.dst.includes(":") && r.dst !== "default");
+  const remote = node.routes.filter((r) => r.family === 4 && r.protocol === String(ROUTE_PROTOCOL) && r.gateway && r.dev && r.dst !== "default");
   for (const link of node.links) {
     const address = link.addr_info?.find((a) => a.family === "inet" && a.scope === "global")?.local;
     if (!address || link.ifname === "lo" || podLinks.has(link.ifname) || !link.flags.includes("UP") || rpFilter(node, link.ifname) !== 1) continue;

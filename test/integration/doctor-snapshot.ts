@@ -26,6 +26,15 @@ function files(dir: string): string[] {
   });
 }
 
+/** Waits (up to 10 s) until no address is tentative: the end of DAD adds local routes by itself. */
+export async function settled(namespaces: string[]): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const busy = await Promise.all(namespaces.map(async (ns) => (await runCommand(["ip", "-n", ns, "-6", "addr", "show", "tentative"])).stdout.trim() !== ""));
+    if (!busy.some(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function kernelSnapshot(namespaces: string[], dirs: string[]): Promise<Record<string, string | string[]>> {
   const snap: Record<string, string | string[]> = {};
   for (const ns of namespaces) {

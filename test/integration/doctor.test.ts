@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "../../shared/kernel/run";
 import { hostVethName } from "../../shared/plugin/veth";
-import { BIN, haveBinaries, isRoot, testIf } from "./helpers";
+import { Driver } from "../../lab/driver";
+import { World } from "../../lab/world";
+import { BIN, CNITOOL, haveBinaries, isRoot, testIf } from "./helpers";
 import { DoctorRun, ids, runDoctor, SceneBed } from "./doctor-lab";
-import { kernelSnapshot } from "./doctor-snapshot";
+import { kernelSnapshot, settled } from "./doctor-snapshot";
 
 // `patchcord doctor` on the lab's own scenes: each test breaks a healthy topology in exactly one
 // way, asks doctor (the built binary, as an operator runs it), expects that finding and no other,
@@ -32,7 +34,7 @@ async function expectOnly(bed: SceneBed, node: string, id: string, o: { fix?: bo
   for (const f of broken.findings) {
     expect(f.message.length).toBeGreaterThan(20);
     expect(f.evidence.length).toBeGreaterThan(0);
-    for (const e of f.evidence) expect(e.command).toMatch(/^(nsenter --net=\S+ )?(ip|sysctl|nft|iptables-save|ip6tables-save|cat|ls|head) /);
+    for (const e of f.evidence) expect(e.command).toMatch(/^(nsenter --net=\S+ )?(ip|sysctl|nft|iptables-save|ip6tables-save|cat|ls|head) |(ip6?tables -t nat -S )/);
   }
   if (o.fix !== false) {
     await applyFix(broken);
@@ -284,15 +286,48 @@ describe("doctor on the NAT scene (bridge as gateway, ipMasq)", () => {
     const files = [join(bed.world.dir, "ipam"), join(bed.world.dir, bed.ns("nat"))];
     for (const broken of [false, true]) {
       if (broken) await bed.in("nat", "nft", "delete", "table", "inet", "patchcord");
+      await settled(namespaces);
       const before = await kernelSnapshot(namespaces, files);
       const r = await runDoctor([...bed.doctorArgs("nat"), "--pod", bed.ns("nat-a")]);
       expect(r.code).toBe(broken ? 1 : 0);
       const after = await kernelSnapshot(namespaces, files);
       expect(after).toEqual(before);
       expect((r.doc.commands as string[]).length).toBeGreaterThan(5);
-      for (const c of r.doc.commands as string[]) expect(c).toMatch(/^(nsenter --net=\S+ )?(ip (-j )?(-d |-4 |-6 )?(addr|route|link|netns list-id)( show| get)?\b|sysctl (-a --pattern|net\.)|nft (-j )?list |iptables-save|ip6tables-save|cat |ls |head )/);
-      expect((r.doc.commands as string[]).filter((c) => / (add|del|delete|flush|replace|set|-w) /.test(c.replace(/--pattern \S+/, "")))).toEqual([]);
+      for (const c of r.doc.commands as string[]) expect(c).toMatch(/^(nsenter --net=\S+ )?(ip (-j )?(-d |-4 |-6 )?(addr|route|link|netns list-id)( show| get)?\b|sysctl (-a --pattern|net\.)|nft (-j )?list |ip6?tables-save|ip6?tables -t nat -S |cat |ls |head )/);
+      expect((r.doc.commands as string[]).filter((c) => / (add|del|delete|flush|replace|set|-w) /.test(c.replace(/--pattern \S+/, "").replace(/ list set /, " list SET ")))).toEqual([]);
     }
+  });
+});
+
+describe("doctor on a dual-stack veth-routed network masquerading with iptables", () => {
+  const world = new World(`${run}i`);
+  const driver = new Driver(world, CNITOOL, [BIN]);
+  let node = "";
+  const args = () => ["--netns", node, "--conf-dir", join(world.dir, node, "net.d"), "--bin-dir", BIN, "--cache-dir", join(world.dir, node, "cache")];
+  beforeAll(async () => {
+    if (!(isRoot && haveBinaries)) return;
+    node = await world.addNetns("node");
+    const ipam = { type: "host-local", dataDir: join(world.dir, "ipam"), ranges: [[{ subnet: "10.42.0.0/24" }], [{ subnet: "fd00:42::/64" }]] };
+    driver.install(node, { cniVersion: "1.1.0", name: "ipt", plugins: [{ type: "veth-routed", ipMasq: true, ipMasqBackend: "iptables", ipam }] });
+    for (const p of ["p1", "p2"]) await driver.add(node, "ipt", await world.addNetns(p));
+  });
+  afterAll(() => world.teardown());
+
+  it("is silent when healthy, and re-adds only the family whose jump is gone", async () => {
+    expect(ids(await runDoctor(args()))).toEqual([]);
+    const dump = (await runCommand(["ip", "netns", "exec", node, "ip6tables-save", "-t", "nat"])).stdout;
+    const jump = dump.split("\n").find((l) => l.startsWith("-A POSTROUTING") && l.includes(world.ns("p1")))!;
+    const del = await runCommand(["sh", "-c", `ip netns exec ${node} ip6tables -t nat ${jump.replace(/^-A /, "-D ")}`]);
+    expect(del.code).toBe(0);
+    const r = await runDoctor(args());
+    expect({ ids: ids(r), code: r.code }).toEqual({ ids: ["masquerade-missing"], code: 1 });
+    expect(r.findings[0].message).toContain(`container ${world.ns("p1")}`);
+    expect(r.findings[0].fix).toEqual([expect.stringMatching(/^nsenter --net=\S+ ip6tables-restore --noflush <<'EOF'\n\*nat\n/)]);
+    await applyFix(r);
+    expect(ids(await runDoctor(args()))).toEqual([]);
+    // The IPv4 rules were left alone: one jump per pod and family.
+    const after = (await runCommand(["ip", "netns", "exec", node, "iptables-save", "-t", "nat"])).stdout;
+    expect(after.split("\n").filter((l) => l.startsWith("-A POSTROUTING"))).toHaveLength(2);
   });
 });
 
