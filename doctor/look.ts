@@ -1,5 +1,6 @@
 import { nsPrefix, shellJoin } from "../shared/kernel/ops";
 import { runCommand } from "../shared/kernel/run";
+import { findExecutable } from "../shared/kernel/which";
 import type { LinkInfo, RouteInfo } from "../shared/kernel/query";
 import { CannotLook, Evidence } from "./finding";
 
@@ -17,13 +18,19 @@ export interface KernelRoute extends RouteInfo {
 }
 
 /**
- * The only way doctor touches the kernel: commands that read (ip show/get, sysctl without -w,
+ * The only way doctor touches the kernel: commands that read (ip show/get, sysctl without -w or grep of /proc/sys,
  * nft list, iptables-save), run in a namespace with nsenter as a person would, each kept as the
  * shell line it is so that a finding's evidence is a command the person can run again.
  */
 export class Look {
   /** Every command run, in order (the test of "changes nothing" reads them too). */
   readonly ran: string[] = [];
+  /** Whether procps' sysctl is installed (else /proc/sys is read with grep). */
+  private readonly haveSysctl: boolean;
+
+  constructor(o: { sysctl?: boolean } = {}) {
+    this.haveSysctl = o.sysctl ?? findExecutable("sysctl") !== undefined;
+  }
 
   async run(netns: string | undefined, argv: string[]): Promise<Looked> {
     const full = [...nsPrefix(netns), ...argv];
@@ -55,19 +62,37 @@ export class Look {
     return [...v4.map((r) => ({ ...r, family: 4 as const })), ...v6.map((r) => ({ ...r, family: 6 as const }))];
   }
 
-  /** The sysctls of `netns` whose names match `pattern` (sysctl's own regular expression). */
-  async sysctls(netns: string | undefined, pattern: string): Promise<Map<string, string>> {
-    const r = await this.run(netns, ["sysctl", "-a", "--pattern", pattern]);
-    // sysctl -a also reports keys it may not read (stderr, exit 255): the lines it printed stand.
-    const out = new Map<string, string>();
-    for (const line of r.stdout.split("\n")) {
-      const m = /^(\S+) = (.*)$/.exec(line);
-      if (m) out.set(m[1], m[2]);
+  /**
+   * The values of sysctl `keys` in `netns` (the ones that exist), with the command that showed
+   * them: `sysctl KEY...`, or where procps is missing (the agent's image) `grep -H ^ /proc/sys/...`.
+   */
+  async sysctls(netns: string | undefined, keys: string[]): Promise<{ values: Map<string, string>; looked: Looked }> {
+    const values = new Map<string, string>();
+    if (this.haveSysctl) {
+      const looked = await this.run(netns, ["sysctl", ...keys]);
+      for (const line of looked.stdout.split("\n")) {
+        const m = /^(\S+) = (.*)$/.exec(line);
+        if (m) values.set(m[1], m[2]);
+      }
+      return { values, looked };
     }
-    if (out.size === 0 && r.code !== 0) throw new CannotLook(`${r.command}: ${r.stderr.trim() || `exit code ${r.code}`}`);
-    return out;
+    const looked = await this.run(netns, ["grep", "-H", "^", ...keys.map(sysctlPath)]);
+    for (const line of looked.stdout.split("\n")) {
+      const at = line.lastIndexOf(":");
+      if (at > 0) values.set(sysctlKey(line.slice(0, at)), line.slice(at + 1));
+    }
+    return { values, looked };
+  }
+
+  /** Evidence of sysctl `keys`: the command and what it printed. */
+  async showSysctls(netns: string | undefined, keys: string[]): Promise<Evidence> {
+    return shown((await this.sysctls(netns, keys)).looked);
   }
 }
+
+/** `net.ipv4.conf.eth0/100.rp_filter` is /proc/sys/net/ipv4/conf/eth0.100/rp_filter (sysctl writes a dot in a name as /). */
+export const sysctlPath = (key: string): string => `/proc/sys/${key.split(".").map((c) => c.replace(/\//g, ".")).join("/")}`;
+export const sysctlKey = (path: string): string => path.replace(/^\/proc\/sys\//, "").split("/").map((c) => c.replace(/\./g, "/")).join(".");
 
 /** A command and what it printed, for a finding (the output as it was, or a note that there was none). */
 export const shown = (r: Evidence): Evidence => ({ command: r.command, output: r.output === "" ? "(no output)" : r.output });

@@ -1,5 +1,6 @@
 import type { LinkInfo } from "../shared/kernel/query";
 import { nsPrefix, shellJoin } from "../shared/kernel/ops";
+import { CannotLook } from "./finding";
 import { KernelRoute, Look } from "./look";
 
 /** What doctor read of the node's namespace once, at the start; findings read more as evidence. */
@@ -11,11 +12,19 @@ export interface NodeView {
   sysctl: Map<string, string>;
 }
 
-const SYSCTLS = "^net\\.ipv4\\.(ip_forward|conf\\.[^.]+\\.rp_filter)$|^net\\.ipv6\\.conf\\.all\\.forwarding$";
+/** Forwarding for both families, and reverse-path filtering for every link and `all`. */
+const sysctlKeys = (links: LinkInfo[]): string[] => [
+  "net.ipv4.ip_forward",
+  "net.ipv6.conf.all.forwarding",
+  "net.ipv4.conf.all.rp_filter",
+  ...links.map((l) => `net.ipv4.conf.${l.ifname.replace(/\./g, "/")}.rp_filter`),
+];
 
 export async function readNode(look: Look, netns: string | undefined): Promise<NodeView> {
-  const [links, routes, sysctl] = await Promise.all([look.links(netns), look.routes(netns), look.sysctls(netns, SYSCTLS)]);
-  return { netns, links, routes, sysctl };
+  const [links, routes] = await Promise.all([look.links(netns), look.routes(netns)]);
+  const { values, looked } = await look.sysctls(netns, sysctlKeys(links));
+  if (!values.has("net.ipv4.ip_forward")) throw new CannotLook(`${looked.command}: ${looked.stderr.trim() || "no values"}`);
+  return { netns, links, routes, sysctl: values };
 }
 
 export const linkNamed = (view: { links: LinkInfo[] }, name: string | undefined): LinkInfo | undefined => view.links.find((l) => l.ifname === name);

@@ -301,7 +301,7 @@ async function verdictOf(look: Look, p: Path, d: (key: string) => number, ping: 
     if (addrErrors > 0 && !bridged) return `not forwarded: ${short(n.addrErrors)} +${addrErrors}, forwarding is off${fromLink ? ` for ${fromLink.ifname} (net.ipv${p.family}.conf.${fromLink.ifname}.forwarding)` : ""}`;
     return undefined;
   };
-  const sysctlEvidence = async (ns: string | undefined, key: string) => evidence.push(shown(await look.run(ns, ["sysctl", key])));
+  const sysctlEvidence = async (ns: string | undefined, key: string) => evidence.push(await look.showSysctls(ns, [key]));
 
   // Pod A.
   if (requests === 0) {
@@ -346,9 +346,9 @@ async function verdictOf(look: Look, p: Path, d: (key: string) => number, ping: 
   // Pod B.
   if (replies < arrived) {
     const head = `the echo requests reached pod B (${short(n.inEchos)} +${arrived}) but it did not answer (${short(n.outReps)} +${replies})`;
-    const ignore = await look.run(b.ns, ["sysctl", "-n", ECHO_IGNORE_SYSCTL[p.family]]);
-    if (ignore.stdout.trim() === "1") {
-      evidence.push(shown(await look.run(b.ns, ["sysctl", ECHO_IGNORE_SYSCTL[p.family]])));
+    const ignore = await look.sysctls(b.ns, [ECHO_IGNORE_SYSCTL[p.family]]);
+    if (ignore.values.get(ECHO_IGNORE_SYSCTL[p.family]) === "1") {
+      evidence.push(shown(ignore.looked));
       return say(`${head}: ${ECHO_IGNORE_SYSCTL[p.family]} is 1 in pod B`);
     }
     if (sourceA) {

@@ -21,7 +21,7 @@ export async function checkForwarding(ctx: CheckContext): Promise<Finding[]> {
       id: "ip-forward-off",
       network: users.map((n) => n.name).join(", "),
       message: `${key} is ${ctx.node.sysctl.get(key) ?? "unreadable"}, but the node routes for the IPv${family} pods of ${users.map((n) => `${n.name} (${n.kind})`).join(", ")}: their packets reach the node and go no further`,
-      evidence: [shown(await ctx.look.run(ctx.node.netns, ["sysctl", key]))],
+      evidence: [await ctx.look.showSysctls(ctx.node.netns, [key])],
       fix: [onNode(ctx.node, ["sysctl", "-w", `${key}=1`])],
     });
   }

@@ -46,7 +46,7 @@ export async function checkRpFilter(ctx: CheckContext): Promise<Finding[]> {
           network: net.name,
           pod: podRef(p),
           message: `${podLabel(p)}: strict rp_filter on ${iif} drops its packets, because the node's route back to ${src} does not leave by ${iif}`,
-          evidence: [shown(await look.run(node.netns, ["sysctl", `net.ipv4.conf.all.rp_filter`, `net.ipv4.conf.${iif}.rp_filter`])), shown(input), shown(back)],
+          evidence: [await look.showSysctls(node.netns, ["net.ipv4.conf.all.rp_filter", `net.ipv4.conf.${iif.replace(/\./g, "/")}.rp_filter`]), shown(input), shown(back)],
           fix: strictFix(node, iif),
         });
       }
@@ -67,7 +67,7 @@ export async function checkRpFilter(ctx: CheckContext): Promise<Finding[]> {
       out.push({
         id: "rp-filter-strict",
         message: `strict rp_filter on ${link.ifname} drops packets from ${r.dst} (another node's pods) arriving there, because the route back to them leaves by ${r.dev}: the routes between the nodes are asymmetric`,
-        evidence: [shown(await look.run(node.netns, ["sysctl", "net.ipv4.conf.all.rp_filter", `net.ipv4.conf.${link.ifname}.rp_filter`])), shown(input), shown(await look.run(node.netns, ["ip", "route", "show", r.dst]))],
+        evidence: [await look.showSysctls(node.netns, ["net.ipv4.conf.all.rp_filter", `net.ipv4.conf.${link.ifname.replace(/\./g, "/")}.rp_filter`]), shown(input), shown(await look.run(node.netns, ["ip", "route", "show", r.dst]))],
         fix: strictFix(node, link.ifname),
       });
     }

@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { runCommand } from "../../shared/kernel/run";
 import { join } from "node:path";
 import { MASQ_TABLE } from "../../agent/masquerade";
 import { ROUTE_PROTOCOL } from "../../agent/routes";
@@ -178,6 +179,18 @@ describe("a three-node cluster on one machine (real agents, stand-in API server)
     expect(await cluster.whoami(cluster.outside, nodeIP(3), HOST_PORT)).toBe(OUTSIDE_IP);
     // And the same port on another node is nothing.
     expect(await cluster.whoami(cluster.outside, nodeIP(2), HOST_PORT)).toBeUndefined();
+  });
+
+  step("patchcord doctor finds nothing wrong on any node, with each agent's state (its routes to the other nodes) read", async () => {
+    for (const n of cluster.nodes) {
+      const r = await runCommand([PATCHCORD, "doctor", "--json", "--netns", n.ns, "--conf-dir", n.confDir, "--bin-dir", n.binDir, "--cache-dir", n.cacheDir]);
+      const doc = JSON.parse(r.stdout) as { findings: { id: string }[]; notes: string[]; pods: { condition: string }[]; networks: { name: string }[] };
+      expect([n.name, r.code, doc.findings.map((f) => f.id), doc.notes]).toEqual([n.name, 0, [], []]);
+      expect(doc.networks.map((x) => x.name)).toEqual(["patchcord"]);
+      expect(doc.pods.length).toBeGreaterThan(0);
+      const state = JSON.parse(readFileSync(join(n.ipamDir, "agent-state.json"), "utf8")) as { node: string; routes: { dst: string; via: string }[] };
+      expect([state.node, state.routes.map((x) => `${x.dst} via ${x.via}`).sort()]).toEqual([n.name, expectedRoutes(n, [1, 2, 3])]);
+    }
   });
 
   step("a route deleted by hand comes back within a resync", async () => {

@@ -220,6 +220,22 @@ describe("doctor on the router (veth-routed, one node and two)", () => {
     expect(r.doc.notes).toEqual([expect.stringContaining(`--pod /run/netns/${bed.ns("router")}: none of its addresses`)]);
   });
 
+  it("--probe: a ping between two pods with the counters on the way; with forwarding off, where it died", async () => {
+    const ok = await runDoctor([...bed.doctorArgs("router"), "--probe", bed.ns("rt-a"), bed.ns("rt-b")]);
+    expect({ ids: ids(ok), code: ok.code }).toEqual({ ids: [], code: 0 });
+    expect(ok.doc.probe).toMatchObject({ sent: 3, received: 3 });
+    await bed.in("router", "sysctl", "-w", "net.ipv4.ip_forward=0");
+    try {
+      const r = await runDoctor([...bed.doctorArgs("router"), "--probe", bed.ns("rt-a"), bed.ns("rt-b")]);
+      expect({ ids: ids(r), code: r.code }).toEqual({ ids: ["ip-forward-off", "probe-failed"], code: 1 });
+      expect(r.findings.find((f) => f.id === "probe-failed")!.message).toMatch(/reached the node .* but were not forwarded: net\.ipv4\.ip_forward is 0/);
+      const text = await runCommand([join(BIN, "patchcord"), "doctor", ...bed.doctorArgs("router"), "--probe", bed.ns("rt-a"), bed.ns("rt-b")]);
+      expect(text.stdout).toMatch(/probe: \/run\/netns\/\S+ → \/run\/netns\/\S+ \(10\.10\.2\.\d+\): 0\/3 replies/);
+    } finally {
+      await bed.in("router", "sysctl", "-w", "net.ipv4.ip_forward=1");
+    }
+  });
+
   it("return-route-missing: a live pod whose veth is gone (deleted from inside the pod)", async () => {
     await bed.in("rt-b", "ip", "link", "del", "eth0");
     const r = await expectOnly(bed, "router", "return-route-missing", { fix: false });

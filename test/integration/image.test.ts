@@ -95,6 +95,13 @@ describe("the patchcord image", () => {
     expect((await inImage("env")).stdout).not.toMatch(/NODE_EXTRA_CA_CERTS/);
   });
 
+  it("patchcord doctor runs in the image with its tools (ip, grep for /proc/sys without procps): it looks, and finds no config", async () => {
+    const r = await inImage("/usr/local/bin/patchcord", "doctor", "--json", "--conf-dir", "/nonexistent");
+    const doc = JSON.parse(r.stdout) as { findings: { id: string }[]; cannot: string[]; commands: string[] };
+    expect({ code: r.code, ids: doc.findings.map((f) => f.id), cannot: doc.cannot }).toEqual({ code: 1, ids: ["conflist-none"], cannot: [] });
+    expect(doc.commands.some((c) => c.startsWith("ip -j -d addr show"))).toBe(true);
+  });
+
   testIf(haveContainerd, "needs containerd and ctr (apt-get install containerd)")(
     "containerd imports the docker-archive as patchcord:<version> and runs it, as a kind or minikube node would",
     async () => {
