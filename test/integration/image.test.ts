@@ -100,6 +100,8 @@ describe("the patchcord image", () => {
     const doc = JSON.parse(r.stdout) as { findings: { id: string }[]; cannot: string[]; commands: string[] };
     expect({ code: r.code, ids: doc.findings.map((f) => f.id), cannot: doc.cannot }).toEqual({ code: 1, ids: ["conflist-none"], cannot: [] });
     expect(doc.commands.some((c) => c.startsWith("ip -j -d addr show"))).toBe(true);
+    // What it runs in other namespaces and for evidence.
+    for (const tool of ["nsenter", "grep", "cat", "head", "ls"]) expect([tool, (await inImage(tool, "--version")).code]).toEqual([tool, 0]);
   });
 
   testIf(haveContainerd, "needs containerd and ctr (apt-get install containerd)")(
