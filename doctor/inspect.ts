@@ -65,6 +65,7 @@ export async function inspect(o: DoctorOptions, look = new Look()): Promise<Repo
     probed = report;
     if (finding) findings.push(finding);
   }
+  for (const n of networks) if (!n.ipam) notes.push(`network ${n.name}: its IPAM is not host-local, whose store is how doctor finds pods: its pods are not checked`);
   for (const f of conf.files) if (f.list && !f.problem && !networks.some((n) => n.file === f.path)) notes.push(`${f.path}: network ${f.list.name} uses no patchcord interface plugin (${f.list.plugins.map((p) => String(p.type)).join(", ")}): not checked`);
   return {
     node: o.netns ?? "this network namespace",

@@ -62,6 +62,19 @@ export class Look {
     return [...v4.map((r) => ({ ...r, family: 4 as const })), ...v6.map((r) => ({ ...r, family: 6 as const }))];
   }
 
+  /** nsid (as `netns` sees it) to namespace path, for the namespaces named under /run/netns. */
+  async namedNamespaces(netns: string | undefined): Promise<Map<number, string>> {
+    const r = await this.run(netns, ["ip", "-j", "netns", "list-id"]);
+    const out = new Map<number, string>();
+    if (r.code !== 0) return out;
+    try {
+      for (const e of JSON.parse(r.stdout || "[]") as { nsid: number; name?: string }[]) if (e.name) out.set(e.nsid, `/run/netns/${e.name}`);
+    } catch {
+      // no names: what needed them stays unknown
+    }
+    return out;
+  }
+
   /**
    * The values of sysctl `keys` in `netns` (the ones that exist), with the command that showed
    * them: `sysctl KEY...`, or where procps is missing (the agent's image) `grep -H ^ /proc/sys/...`.

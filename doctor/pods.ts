@@ -85,19 +85,6 @@ export function podsFromStores(networks: Network[], cacheDir: string): Pod[] {
   return pods;
 }
 
-/** nsid (as the node sees it) to namespace path, for the named namespaces under /run/netns. */
-async function namedPeers(look: Look, node: NodeView): Promise<Map<number, string>> {
-  const r = await look.run(node.netns, ["ip", "-j", "netns", "list-id"]);
-  const out = new Map<number, string>();
-  if (r.code !== 0) return out;
-  try {
-    for (const e of JSON.parse(r.stdout || "[]") as { nsid: number; name?: string }[]) if (e.name) out.set(e.nsid, `/run/netns/${e.name}`);
-  } catch {
-    // no names: the peers stay unknown
-  }
-  return out;
-}
-
 /**
  * Fills in each pod's namespace (--pod namespaces by the addresses inside them, then the host
  * veth's peer when the runtime's cache did not say) and reads inside the namespaces that are there.
@@ -122,7 +109,7 @@ export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra:
     const host = node.links.find((l) => l.ifname === p.hostIf);
     const nsid = (host as (LinkInfo & { link_netnsid?: number }) | undefined)?.link_netnsid;
     if (nsid === undefined) continue;
-    peers ??= await namedPeers(look, node);
+    peers ??= await look.namedNamespaces(node.netns);
     const path = peers.get(nsid);
     if (path) Object.assign(p, { netns: path, netnsFrom: "host veth peer" });
   }

@@ -126,19 +126,6 @@ interface Side {
   master?: LinkInfo;
 }
 
-/** nsid (as the node sees it) to namespace path, for the named namespaces under /run/netns. */
-async function namedPeers(look: Look, node: NodeView): Promise<Map<number, string>> {
-  const r = await look.run(node.netns, ["ip", "-j", "netns", "list-id"]);
-  const out = new Map<number, string>();
-  if (r.code !== 0) return out;
-  try {
-    for (const e of JSON.parse(r.stdout || "[]") as { nsid: number; name?: string }[]) if (e.name) out.set(e.nsid, `/run/netns/${e.name}`);
-  } catch {
-    // no names: the peers are matched by their interface indexes alone
-  }
-  return out;
-}
-
 const samePath = (a: string, b: string): boolean => {
   const real = (p: string) => {
     try {
@@ -403,7 +390,7 @@ export async function probe(look: Look, node: NodeView, podA: string, podB: stri
   }
   const linkA = linksA.find((l) => l.ifname === routed?.dev && l.ifname !== "lo") ?? linksA.find((l) => l.ifname !== "lo" && globalAddress(l, family));
   const sourceA = routed?.prefsrc ?? (linkA && globalAddress(linkA, family));
-  const peers = await namedPeers(look, node);
+  const peers = await look.namedNamespaces(node.netns);
   const side = (ns: string, link: LinkInfo | undefined): Side => {
     const peer = peerOnNode(node, ns, link, peers);
     const master = peer?.master ? node.links.find((l) => l.ifname === peer.master) : undefined;

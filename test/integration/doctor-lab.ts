@@ -12,15 +12,24 @@ import { BIN, CNITOOL } from "./helpers";
  * so that a test can break it one way and ask doctor.
  */
 export class SceneBed {
-  readonly world: World;
+  private made?: World;
   readonly report: SceneReport;
 
-  constructor(readonly scene: string, prefix: string) {
-    this.world = new World(prefix);
+  constructor(
+    readonly scene: string,
+    private readonly prefix: string,
+  ) {
     this.report = { number: 0, id: scene, title: scene, lesson: "", status: "passed", steps: [] };
   }
 
+  /** Made by build() (a World makes its scratch directory at once; a skipped suite must not). */
+  get world(): World {
+    if (!this.made) throw new Error("SceneBed: build() first");
+    return this.made;
+  }
+
   async build(): Promise<this> {
+    this.made = new World(this.prefix);
     const def = SCENES.find((s) => s.id === this.scene);
     if (!def) throw new Error(`no scene ${this.scene}`);
     const ctx: SceneContext = { world: this.world, driver: new Driver(this.world, CNITOOL, [BIN]), report: this.report, progress: () => {} };
@@ -52,8 +61,8 @@ export class SceneBed {
     return reaches(this.world, this.ns(from), address);
   }
 
-  teardown(): Promise<void> {
-    return this.world.teardown();
+  async teardown(): Promise<void> {
+    await this.made?.teardown();
   }
 }
 

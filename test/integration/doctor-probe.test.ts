@@ -12,8 +12,9 @@ import { BIN, CNITOOL, haveBinaries, isRoot, testIf } from "./helpers";
 // namespaces this file makes (prefix pd<pid>), deleted in afterAll; the pings go only between them.
 const ready = isRoot && haveBinaries && existsSync(CNITOOL);
 const it = testIf(ready, "needs root, the built binaries and dist/cnitool (conformance/cnitool/build.sh)");
-const world = new World(`pd${process.pid.toString(36)}`);
-const driver = new Driver(world, CNITOOL, [BIN]);
+// Made in beforeAll: a World makes its scratch directory at once, and a skipped file must not.
+let world: World;
+let driver: Driver;
 const path = (ns: string) => `/run/netns/${ns}`;
 const ipam = (subnet: string) => ({ type: "host-local", dataDir: join(world.dir, "ipam"), ranges: [[{ subnet }]] });
 const hostVeth = (inv: Invocation) => ((inv.result.interfaces ?? []) as { name: string; sandbox?: string }[]).find((i) => !i.sandbox)!.name;
@@ -37,6 +38,8 @@ const t = {} as {
 
 beforeAll(async () => {
   if (!ready) return;
+  world = new World(`pd${process.pid.toString(36)}`);
+  driver = new Driver(world, CNITOOL, [BIN]);
   t.node = await world.addNetns("node");
   [t.a, t.b, t.c] = [await world.addNetns("a"), await world.addNetns("b"), await world.addNetns("c")];
   driver.install(t.node, { cniVersion: "1.1.0", name: "probe-routed", plugins: [{ type: "veth-routed", ipam: ipam("10.77.1.0/24") }] });
@@ -59,7 +62,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await world.teardown();
+  await world?.teardown();
 });
 
 /** The change of one counter at one place (undefined when the report does not list it). */

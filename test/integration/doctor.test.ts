@@ -316,28 +316,29 @@ describe("doctor on the NAT scene (bridge as gateway, ipMasq)", () => {
 });
 
 describe("doctor on a dual-stack veth-routed network masquerading with iptables", () => {
-  const world = new World(`${run}i`);
-  const driver = new Driver(world, CNITOOL, [BIN]);
+  let world: World | undefined;
   let node = "";
-  const args = () => ["--netns", node, "--conf-dir", join(world.dir, node, "net.d"), "--bin-dir", BIN, "--cache-dir", join(world.dir, node, "cache")];
+  const args = () => ["--netns", node, "--conf-dir", join(world!.dir, node, "net.d"), "--bin-dir", BIN, "--cache-dir", join(world!.dir, node, "cache")];
   beforeAll(async () => {
     if (!(isRoot && haveBinaries)) return;
+    world = new World(`${run}i`);
+    const driver = new Driver(world, CNITOOL, [BIN]);
     node = await world.addNetns("node");
     const ipam = { type: "host-local", dataDir: join(world.dir, "ipam"), ranges: [[{ subnet: "10.42.0.0/24" }], [{ subnet: "fd00:42::/64" }]] };
     driver.install(node, { cniVersion: "1.1.0", name: "ipt", plugins: [{ type: "veth-routed", ipMasq: true, ipMasqBackend: "iptables", ipam }] });
     for (const p of ["p1", "p2"]) await driver.add(node, "ipt", await world.addNetns(p));
   });
-  afterAll(() => world.teardown());
+  afterAll(() => world?.teardown());
 
   it("is silent when healthy, and re-adds only the family whose jump is gone", async () => {
     expect(ids(await runDoctor(args()))).toEqual([]);
     const dump = (await runCommand(["ip", "netns", "exec", node, "ip6tables-save", "-t", "nat"])).stdout;
-    const jump = dump.split("\n").find((l) => l.startsWith("-A POSTROUTING") && l.includes(world.ns("p1")))!;
+    const jump = dump.split("\n").find((l) => l.startsWith("-A POSTROUTING") && l.includes(world!.ns("p1")))!;
     const del = await runCommand(["sh", "-c", `ip netns exec ${node} ip6tables -t nat ${jump.replace(/^-A /, "-D ")}`]);
     expect(del.code).toBe(0);
     const r = await runDoctor(args());
     expect({ ids: ids(r), code: r.code }).toEqual({ ids: ["masquerade-missing"], code: 1 });
-    expect(r.findings[0].message).toContain(`container ${world.ns("p1")}`);
+    expect(r.findings[0].message).toContain(`container ${world!.ns("p1")}`);
     expect(r.findings[0].fix).toEqual([expect.stringMatching(/^nsenter --net=\S+ ip6tables-restore --noflush <<'EOF'\n\*nat\n/)]);
     await applyFix(r);
     expect(ids(await runDoctor(args()))).toEqual([]);
