@@ -25,9 +25,10 @@ export async function runDoctor(args: string[]): Promise<number> {
     console.log(o.json ? renderJson(report) : renderText(report).join("\n"));
     return exitCode(report);
   } catch (e) {
-    if (!(e instanceof CannotLook)) throw e;
-    if (o.json) console.log(JSON.stringify({ findings: [], exitCode: 2, cannot: [e.message] }));
-    console.error(`patchcord doctor: cannot look: ${e.message}`);
+    // Whatever stopped it, doctor did not finish looking: 2, never the 1 of "something is wrong".
+    const msg = e instanceof CannotLook ? e.message : `${(e as Error).message ?? e} (a doctor bug: please report it)`;
+    if (o.json) console.log(JSON.stringify({ findings: [], exitCode: 2, cannot: [msg] }));
+    console.error(`patchcord doctor: cannot look: ${msg}`);
     return 2;
   }
 }

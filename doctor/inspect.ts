@@ -13,7 +13,7 @@ import { Network, networksOf } from "./networks";
 import { readNode } from "./node";
 import type { DoctorOptions } from "./options";
 import { locatePods, Pod, podsFromStores } from "./pods";
-import type { ProbeReport } from "./probe";
+import { probe, ProbeReport } from "./probe";
 
 export interface Report {
   node: string;
@@ -44,10 +44,11 @@ export async function inspect(o: DoctorOptions, look = new Look()): Promise<Repo
   const node = await readNode(look, o.netns);
   const conf = await lookAtConflists(look, o.confDir, o.binDirs);
   const networks: Network[] = networksOf(conf.files);
-  const pods: Pod[] = podsFromStores(networks, o.cacheDir);
-  const notes = await locatePods(look, node, pods, o.pods);
+  const cannot: string[] = [];
+  const pods: Pod[] = podsFromStores(networks, o.cacheDir, cannot);
+  const notes = await locatePods(look, node, pods, o.pods, cannot);
   const condition = new Map(pods.map((p) => [p, podCondition(p, node)] as const));
-  const ctx: CheckContext = { look, node, networks, pods, condition, cannot: [], notes, agentState: o.agentState };
+  const ctx: CheckContext = { look, node, networks, pods, condition, cannot, notes, agentState: o.agentState };
   const findings = [...conf.findings];
   for (const check of CHECKS) {
     try {
@@ -59,8 +60,6 @@ export async function inspect(o: DoctorOptions, look = new Look()): Promise<Repo
   }
   let probed: ProbeReport | undefined;
   if (o.probe) {
-    // Only --probe sends packets; its module is loaded only then.
-    const { probe } = require("./probe") as typeof import("./probe");
     const { report, finding } = await probe(look, node, o.probe[0], o.probe[1]);
     probed = report;
     if (finding) findings.push(finding);

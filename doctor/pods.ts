@@ -4,7 +4,8 @@ import type { LinkInfo } from "../shared/kernel/query";
 import { netnsState } from "../shared/kernel/netns";
 import { formatIP, parsePrefix } from "../shared/net/ip";
 import { hostVethName } from "../shared/plugin/veth";
-import { DiskStore } from "../plugins/host-local/store";
+import { DiskStore, Reservation } from "../plugins/host-local/store";
+import { CannotLook } from "./finding";
 import { KernelRoute, Look } from "./look";
 import { Network, PodAddress, podAddress } from "./networks";
 import type { NodeView } from "./node";
@@ -51,13 +52,20 @@ function readCache(cacheDir: string, pod: Pod): { file: string; netns?: string; 
 }
 
 /** Every attachment the networks' IPAM stores hold, with what the runtime's cache says of each. */
-export function podsFromStores(networks: Network[], cacheDir: string): Pod[] {
+export function podsFromStores(networks: Network[], cacheDir: string, cannot: string[]): Pod[] {
   const pods: Pod[] = [];
   for (const net of networks) {
     if (!net.ipam) continue;
     const store = new DiskStore(net.ipam.dataDir, net.name);
     const byOwner = new Map<string, Pod>();
-    for (const r of store.reservations()) {
+    let reservations: Reservation[];
+    try {
+      reservations = store.reservations();
+    } catch (e) {
+      cannot.push(`the IPAM store of ${net.name}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const r of reservations) {
       if (!r.owner) continue; // being written by an ADD right now
       const ifname = r.owner.ifname ?? "eth0";
       const key = `${r.owner.id}/${ifname}`;
@@ -89,15 +97,28 @@ export function podsFromStores(networks: Network[], cacheDir: string): Pod[] {
  * Fills in each pod's namespace (--pod namespaces by the addresses inside them, then the host
  * veth's peer when the runtime's cache did not say) and reads inside the namespaces that are there.
  */
-export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra: string[]): Promise<string[]> {
+export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra: string[], cannot: string[]): Promise<string[]> {
   const notes: string[] = [];
   for (const path of extra) {
-    const state = netnsState(path);
+    let state: Pod["netnsState"];
+    try {
+      state = netnsState(path);
+    } catch (e) {
+      cannot.push(`--pod ${path}: ${(e as Error).message}`);
+      continue;
+    }
     if (state !== "present") {
       notes.push(`--pod ${path}: ${state === "missing" ? "no such namespace" : "not a network namespace"}`);
       continue;
     }
-    const links = await look.links(path);
+    let links: LinkInfo[];
+    try {
+      links = await look.links(path);
+    } catch (e) {
+      if (!(e instanceof CannotLook)) throw e;
+      cannot.push(`--pod ${path}: ${e.message}`);
+      continue;
+    }
     const held = new Set(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
     const mine = pods.filter((p) => p.addresses.some((a) => held.has(formatIP(a.ip))));
     if (!mine.length) notes.push(`--pod ${path}: none of its addresses (${[...held].filter((a) => !a.startsWith("127.") && a !== "::1").join(", ") || "none"}) is in an IPAM store of the conf dir's networks`);
@@ -120,7 +141,14 @@ export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra:
     } catch {
       p.netnsState = "missing";
     }
-    if (p.netnsState === "present") p.inside = { links: await look.links(p.netns), routes: await look.routes(p.netns) };
+    if (p.netnsState !== "present") continue;
+    try {
+      p.inside = { links: await look.links(p.netns), routes: await look.routes(p.netns) };
+    } catch (e) {
+      // Its checks inside are skipped; those on the node's side still run.
+      if (!(e instanceof CannotLook)) throw e;
+      cannot.push(`inside ${podLabel(p)}: ${e.message}`);
+    }
   }
   return notes;
 }
