@@ -33,6 +33,7 @@ export const FINDINGS = {
   "bridge-missing": "pods are reserved on a bridge network whose bridge is not there",
   "bridge-down": "the bridge of a bridge network is down",
   "bridge-port-down": "a pod's host veth is down or not attached to its bridge",
+  "orphan-veth": "a host veth named as patchcord names them, for no reservation, whose pod's namespace has lost its name (held by something)",
   "host-veth-down": "a veth-routed pod's host veth is down (the node's route back goes with it)",
   "pod-link-down": "a pod's own interface is down",
   "node-route-missing": "the node agent wants a route to another node's podCIDR that the node does not have",

@@ -1,6 +1,6 @@
 import { netnsState } from "../shared/kernel/netns";
 import { formatPrefix } from "../shared/net/ip";
-import { checkPodPresence, checkLinks, podCondition } from "./checks/links";
+import { checkLinks, checkOrphanVeths, checkPodPresence, podCondition } from "./checks/links";
 import { checkMasquerade } from "./checks/masquerade";
 import { checkMtu } from "./checks/mtu";
 import { checkRpFilter } from "./checks/rp-filter";
@@ -33,7 +33,7 @@ export interface Report {
 
 // In the order a person hunts: the pods' own links, then the routes both ways, then what is
 // between (forwarding, rp_filter, NAT, MTU), then the cluster.
-const CHECKS: Check[] = [checkPodPresence, checkLinks, checkForwarding, checkReturnRoutes, checkGateways, checkRpFilter, checkMasquerade, checkMtu, checkNodeRoutes];
+const CHECKS: Check[] = [checkPodPresence, checkOrphanVeths, checkLinks, checkForwarding, checkReturnRoutes, checkGateways, checkRpFilter, checkMasquerade, checkMtu, checkNodeRoutes];
 
 /** Looks at the node and its pods; throws CannotLook when it cannot look at the node at all. */
 export async function inspect(o: DoctorOptions, look = new Look()): Promise<Report> {

@@ -32,6 +32,9 @@ export const linkNamed = (view: { links: LinkInfo[] }, name: string | undefined)
 /** A command as a person would run it in the node's namespace (a fix; doctor never runs it). */
 export const onNode = (node: NodeView, argv: string[]): string => shellJoin([...nsPrefix(node.netns), ...argv]);
 
+/** The namespace id of a veth's peer, as this namespace sees it (undefined: the peer is here). */
+export const linkNetnsid = (l: LinkInfo): number | undefined => (l as LinkInfo & { link_netnsid?: number }).link_netnsid;
+
 export const isUp = (l: LinkInfo): boolean => l.flags.includes("UP");
 
 /** Whether a link carries `address` (without prefix). */

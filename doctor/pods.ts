@@ -8,7 +8,7 @@ import { DiskStore, Reservation } from "../plugins/host-local/store";
 import { CannotLook } from "./finding";
 import { KernelRoute, Look } from "./look";
 import { Network, PodAddress, podAddress } from "./networks";
-import type { NodeView } from "./node";
+import { linkNetnsid, NodeView } from "./node";
 
 /** One attachment (container and interface) of a network, as the IPAM store and the runtime know it. */
 export interface Pod {
@@ -128,7 +128,7 @@ export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra:
   for (const p of pods) {
     if (p.netns || !p.hostIf) continue;
     const host = node.links.find((l) => l.ifname === p.hostIf);
-    const nsid = (host as (LinkInfo & { link_netnsid?: number }) | undefined)?.link_netnsid;
+    const nsid = host && linkNetnsid(host);
     if (nsid === undefined) continue;
     peers ??= await look.namedNamespaces(node.netns);
     const path = peers.get(nsid);

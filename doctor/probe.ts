@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import type { LinkInfo } from "../shared/kernel/query";
 import { CannotLook, Evidence, Finding } from "./finding";
 import { Look, Looked, shown } from "./look";
-import { NodeView, onNode } from "./node";
+import { linkNetnsid, NodeView, onNode } from "./node";
 
 /**
  * `doctor --probe POD_A POD_B`: the article's tcpdump hunt, with counters instead of captures.
@@ -145,7 +145,7 @@ const samePath = (a: string, b: string): boolean => {
 function peerOnNode(node: NodeView, pod: string, link: LinkInfo | undefined, peers: Map<number, string>): LinkInfo | undefined {
   if (!link || link.linkinfo?.info_kind !== "veth" || link.link_index === undefined) return undefined;
   const peer = node.links.find((l) => l.ifindex === link.link_index && l.link_index === link.ifindex && l.linkinfo?.info_kind === "veth");
-  const nsid = (peer as (LinkInfo & { link_netnsid?: number }) | undefined)?.link_netnsid;
+  const nsid = peer && linkNetnsid(peer);
   if (!peer || nsid === undefined) return undefined;
   const named = peers.get(nsid);
   return named === undefined || samePath(named, pod) ? peer : undefined;

@@ -3,8 +3,9 @@ import type { CheckContext, PodCondition } from "../context";
 import { livePods } from "../context";
 import type { Finding } from "../finding";
 import { shown } from "../look";
-import { hasAddress, isUp, linkNamed, NodeView, onNode } from "../node";
+import { hasAddress, isUp, linkNamed, linkNetnsid, NodeView, onNode } from "../node";
 import { Pod, podLabel } from "../pods";
+import { isHostVethName } from "../../shared/plugin/veth";
 
 /** Where each pod stands (see PodCondition), from the node's links and the pod's namespace. */
 export function podCondition(p: Pod, node: NodeView): PodCondition {
@@ -50,6 +51,34 @@ export async function checkPodPresence(ctx: CheckContext): Promise<Finding[]> {
       message: `${p.addresses.map((a) => formatIP(a.ip)).join(", ")} of ${p.network.name} ${p.addresses.length === 1 ? "is" : "are"} reserved for container ${p.containerId} (${p.ifname}), but ${gone.join(" and ")}: lost to new pods until released (a pod being set up right now looks the same: look again)`,
       evidence,
       fix,
+    });
+  }
+  return out;
+}
+
+/**
+ * orphan-veth: a node link named as our plugins name host veths (a hash of container and ifname)
+ * that no reservation accounts for: a pod removed without its DEL reaching this node while
+ * something still holds its namespace (which keeps the pair alive). Judged only when every veth
+ * network of the conf dir has a store doctor could read, or a pod of another one would look orphaned.
+ */
+export async function checkOrphanVeths(ctx: CheckContext): Promise<Finding[]> {
+  const vethNets = ctx.networks.filter((n) => n.kind === "bridge" || n.kind === "veth-routed");
+  if (!vethNets.length || vethNets.some((n) => !n.ipam) || ctx.cannot.length) return [];
+  const accounted = new Set(ctx.pods.map((p) => p.hostIf));
+  const candidates = ctx.node.links.filter((l) => isHostVethName(l.ifname) && l.linkinfo?.info_kind === "veth" && !accounted.has(l.ifname) && linkNetnsid(l) !== undefined);
+  if (!candidates.length) return [];
+  // A peer in a namespace that still has its name is a live pod of a network this conf dir does
+  // not list (a Multus attachment): only a peer whose namespace lost its name is an orphan.
+  const named = await ctx.look.namedNamespaces(ctx.node.netns);
+  const out: Finding[] = [];
+  for (const l of candidates) {
+    if (named.has(linkNetnsid(l)!)) continue;
+    out.push({
+      id: "orphan-veth",
+      message: `${l.ifname}${l.master ? ` (a port of ${l.master})` : ""} is named as patchcord names a pod's host veth, but no reservation of ${vethNets.map((n) => n.name).join(", ")} is for it and its peer's namespace has no name any more: the pod is gone, and something still holds its namespace, which keeps the pair alive`,
+      evidence: [shown(await ctx.look.run(ctx.node.netns, ["ip", "-d", "link", "show", l.ifname]))],
+      fix: [onNode(ctx.node, ["ip", "link", "del", l.ifname]) + "   # its peer, in the pod's namespace, goes with it"],
     });
   }
   return out;

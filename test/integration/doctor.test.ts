@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +160,20 @@ describe("doctor on the switch (bridge, no gateway)", () => {
     const r = await expectOnly(bed, "switch", "stale-reservation");
     expect(r.findings[0].message).toMatch(/10\.10\.1\.\d+ of lab-switch is reserved for container \S+-sw-b \(eth0\), but its namespace \S+ is gone/);
     expect(readdirSync(join(bed.world.dir, "ipam", "lab-switch")).filter((f) => /^\d/.test(f))).toHaveLength(1);
+  });
+
+  it("orphan-veth: a pod's reservation gone (a GC) while something holds its unnamed namespace, which keeps its veth", async () => {
+    const a = ((await runDoctor(bed.doctorArgs("switch"))).doc.pods as { containerId: string; addresses: string[] }[]).find((p) => p.containerId.endsWith("sw-a"))!;
+    const holder = spawn("ip", ["netns", "exec", bed.ns("sw-a"), "sleep", "60"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await bed.world.sh(["ip", "netns", "del", bed.ns("sw-a")], { quiet: true });
+      rmSync(join(bed.world.dir, "ipam", "lab-switch", a.addresses[0].split("/")[0]));
+      const r = await expectOnly(bed, "switch", "orphan-veth");
+      expect(r.findings[0].message).toContain(`${hostVeth(bed, "sw-a")} (a port of br0) is named as patchcord names a pod's host veth`);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 });
 
