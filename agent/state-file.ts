@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { checkDir, ensureDir, Log, removeLeftoverTemps, writeFileAtomic } from "./atomic-file";
 import { checkNodeRoute, NodeRoute } from "./routes";
 
@@ -40,11 +40,7 @@ export function writeAgentState(dataDir: string, state: AgentState, log: Log): b
 
 export function removeAgentState(dataDir: string, log: Log): void {
   const path = agentStatePath(checkDir(dataDir, "IPAM data dir"));
-  try {
-    readFileSync(path);
-  } catch {
-    return;
-  }
+  if (!existsSync(path)) return;
   rmSync(path, { force: true });
   log(`removed ${path}: the agent's state for patchcord doctor`);
 }

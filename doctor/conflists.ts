@@ -4,7 +4,6 @@ import type { Conflist } from "../shared/cni/conflist";
 import type { Invocation } from "../shared/cni/env";
 import { isCniError } from "../shared/cni/errors";
 import { isSupportedVersion, SUPPORTED_VERSIONS } from "../shared/cni/versions";
-import { shellJoin } from "../shared/kernel/ops";
 import { pluginFor } from "../plugins/registry";
 import { parseBridgeConfig } from "../plugins/bridge/config";
 import { parseHostLocalConfig } from "../plugins/host-local/config";

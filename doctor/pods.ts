@@ -2,13 +2,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LinkInfo } from "../shared/kernel/query";
 import { netnsState } from "../shared/kernel/netns";
-import { formatIP, parsePrefix } from "../shared/net/ip";
+import { formatIP, parsePrefix, Prefix } from "../shared/net/ip";
+import { canonicalDst } from "../agent/routes";
 import { hostVethName } from "../shared/plugin/veth";
 import { DiskStore, Reservation } from "../plugins/host-local/store";
 import { CannotLook } from "./finding";
 import { KernelRoute, Look } from "./look";
 import { Network, PodAddress, podAddress } from "./networks";
-import { linkNetnsid, NodeView } from "./node";
+import { linkNamed, linkNetnsid, NodeView } from "./node";
 
 /** One attachment (container and interface) of a network, as the IPAM store and the runtime know it. */
 export interface Pod {
@@ -127,7 +128,7 @@ export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra:
   let peers: Map<number, string> | undefined;
   for (const p of pods) {
     if (p.netns || !p.hostIf) continue;
-    const host = node.links.find((l) => l.ifname === p.hostIf);
+    const host = linkNamed(node, p.hostIf);
     const nsid = host && linkNetnsid(host);
     if (nsid === undefined) continue;
     peers ??= await look.namedNamespaces(node.netns);
@@ -153,5 +154,8 @@ export async function locatePods(look: Look, node: NodeView, pods: Pod[], extra:
   return notes;
 }
 
-export const isHostRoute = (dst: string): boolean => !dst.includes("/") || /\/(32|128)$/.test(dst);
-export const prefixOfRoute = (dst: string, family: 4 | 6) => (dst === "default" ? parsePrefix(family === 4 ? "0.0.0.0/0" : "::/0") : parsePrefix(dst.includes("/") ? dst : `${dst}/${family === 4 ? 32 : 128}`));
+/** A route's destination as the kernel prints it ("default", a bare address) as a prefix. */
+export function prefixOfRoute(dst: string, family: 4 | 6): Prefix | undefined {
+  const cidr = canonicalDst(dst, family);
+  return cidr ? parsePrefix(cidr) : undefined;
+}

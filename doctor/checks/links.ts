@@ -3,7 +3,7 @@ import type { CheckContext, PodCondition } from "../context";
 import { livePods } from "../context";
 import type { Finding } from "../finding";
 import { shown } from "../look";
-import { hasAddress, isUp, linkNamed, linkNetnsid, NodeView, onNode } from "../node";
+import { isUp, linkNamed, linkNetnsid, NodeView, onNode } from "../node";
 import { Pod, podLabel } from "../pods";
 import { isHostVethName } from "../../shared/plugin/veth";
 
@@ -163,5 +163,3 @@ export async function checkLinks(ctx: CheckContext): Promise<Finding[]> {
 export function gatewaysOf(pods: Pod[]): string[] {
   return [...new Set(pods.flatMap((p) => p.addresses.map((a) => `${formatIP(a.gateway)}/${a.prefix.bits}`)))];
 }
-
-export const nodeCarries = (node: NodeView, link: string | undefined, address: string): boolean => hasAddress(linkNamed(node, link), address);

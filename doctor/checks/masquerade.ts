@@ -1,7 +1,7 @@
-import { nsPrefix, renderShell } from "../../shared/kernel/ops";
+import { renderShell } from "../../shared/kernel/ops";
 import { findExecutable } from "../../shared/kernel/which";
 import { formatIP, formatPrefix } from "../../shared/net/ip";
-import { attachmentTag, listMasqueraded, MASQ_TABLE } from "../../shared/netfilter/masquerade";
+import { attachmentTag, MASQ_TABLE, masqueradedIn } from "../../shared/netfilter/masquerade";
 import { chainName, iptablesSaveArgv } from "../../shared/netfilter/masquerade-iptables";
 import { masqueradeAddOps } from "../../shared/plugin/ipmasq";
 import { CheckContext, livePods } from "../context";
@@ -62,14 +62,13 @@ export async function checkMasquerade(ctx: CheckContext): Promise<Finding[]> {
           ctx.cannot.push(`${net.name} masquerades with nftables, but nft is not installed here: its entries were not checked`);
           return out;
         }
-        const table = await look.run(undefined, [...nsPrefix(node.netns), "nft", "-j", "list", "table", "inet", MASQ_TABLE]);
+        const table = await look.run(node.netns, ["nft", "-j", "list", "table", "inet", MASQ_TABLE]);
         const absent = table.code !== 0 && /No such file or directory|does not exist/.test(table.stderr);
         if (table.code !== 0 && !absent) {
           ctx.cannot.push(`cannot read the masquerade table: ${table.command}: ${table.stderr.trim()}`);
           return out;
         }
-        const tags = absent ? new Map<string, string[]>() : await listMasqueraded((argv) => look.run(undefined, argv), nsPrefix(node.netns));
-        nft = { tags, pods: absent ? new Set() : podSetMembers(table.stdout) };
+        nft = absent ? { tags: new Map(), pods: new Set() } : { tags: masqueradedIn(table.stdout), pods: podSetMembers(table.stdout) };
       }
       const local = (nft.tags.get(tag) ?? []).map((a) => a.split("/")[0]);
       for (const a of p.addresses) if (!local.includes(formatIP(a.ip)) || !nft.pods.has(formatIP(a.ip))) miss(p, a.ip.family);

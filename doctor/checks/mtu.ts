@@ -29,18 +29,18 @@ export async function checkMtu(ctx: CheckContext): Promise<Finding[]> {
       const host = p.hostIf ? linkNamed(node, p.hostIf) : undefined;
       const mine = own ?? host;
       if (!mine) continue;
-      const limits = [bridge && { what: `bridge ${bridge.ifname}`, mtu: bridge.mtu }, uplink && uplink !== bridge && uplink !== host && { what: `the node's uplink ${uplink.ifname}`, mtu: uplink.mtu }].filter(Boolean) as { what: string; mtu: number }[];
-      const over = limits.filter((l) => mine.mtu > l.mtu);
+      const limits = [bridge && { what: "bridge", link: bridge }, uplink && uplink !== bridge && uplink !== host && { what: "the node's uplink", link: uplink }].filter(Boolean) as { what: string; link: LinkInfo }[];
+      const over = limits.filter((l) => mine.mtu > l.link.mtu);
       if (!over.length) continue;
-      const target = Math.min(...over.map((l) => l.mtu));
+      const target = Math.min(...over.map((l) => l.link.mtu));
       const where = own ? `its interface ${p.ifname}` : `its veth (${host!.ifname} on the node)`;
       const evidence = [own ? shown(await look.run(p.netns, ["ip", "link", "show", p.ifname])) : shown(await look.run(node.netns, ["ip", "link", "show", host!.ifname]))];
-      for (const l of over) evidence.push(shown(await look.run(node.netns, ["ip", "link", "show", l.what.split(" ").at(-1)!])));
+      for (const l of over) evidence.push(shown(await look.run(node.netns, ["ip", "link", "show", l.link.ifname])));
       out.push({
         id: "mtu-mismatch",
         network: net.name,
         pod: podRef(p),
-        message: `${podLabel(p)}: ${where} has MTU ${mine.mtu}, larger than ${over.map((l) => `${l.what} (${l.mtu})`).join(" and ")}: full-size packets are dropped on the way`,
+        message: `${podLabel(p)}: ${where} has MTU ${mine.mtu}, larger than ${over.map((l) => `${l.what} ${l.link.ifname} (${l.link.mtu})`).join(" and ")}: full-size packets are dropped on the way`,
         evidence,
         fix: [
           ...(own ? [onNode({ ...node, netns: p.netns }, ["ip", "link", "set", p.ifname, "mtu", String(target)])] : []),

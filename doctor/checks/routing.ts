@@ -1,6 +1,6 @@
 import { contains, formatIP, parseIP } from "../../shared/net/ip";
 import { agentStatePath, readAgentState } from "../../agent/state-file";
-import { ROUTE_PROTOCOL } from "../../agent/routes";
+import { canonicalDst, ROUTE_PROTOCOL } from "../../agent/routes";
 import { CheckContext, livePods } from "../context";
 import type { Finding } from "../finding";
 import { shown } from "../look";
@@ -129,10 +129,7 @@ export async function checkNodeRoutes(ctx: CheckContext): Promise<Finding[]> {
   const out: Finding[] = [];
   for (const want of state.routes) {
     const family = want.dst.includes(":") ? 6 : 4;
-    const have = ctx.node.routes.find((r) => {
-      const p = r.family === family ? prefixOfRoute(r.dst, family) : undefined;
-      return p && `${formatIP(p.ip)}/${p.bits}` === want.dst && (!r.type || r.type === "unicast");
-    });
+    const have = ctx.node.routes.find((r) => r.family === family && canonicalDst(r.dst, family) === want.dst && (!r.type || r.type === "unicast"));
     if (have && have.gateway && formatIP(parseIP(have.gateway)!) === want.via) continue;
     out.push({
       id: "node-route-missing",

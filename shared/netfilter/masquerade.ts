@@ -100,12 +100,17 @@ interface NftElem {
  */
 export async function listMasqueraded(run: (argv: string[]) => Promise<{ code: number; stdout: string; stderr: string }>, netnsPrefix: string[] = []): Promise<Map<string, string[]>> {
   const r = await run([...netnsPrefix, "nft", "-j", "list", "table", "inet", MASQ_TABLE]);
-  const out = new Map<string, string[]>();
   if (r.code !== 0) {
-    if (/No such file or directory|does not exist/.test(r.stderr)) return out;
+    if (/No such file or directory|does not exist/.test(r.stderr)) return new Map();
     throw new CniError(ErrorCode.KernelOperationFailed, "cannot read the masquerade table", r.stderr.trim());
   }
-  const items = (JSON.parse(r.stdout).nftables ?? []) as { set?: { name: string; elem?: unknown[] } }[];
+  return masqueradedIn(r.stdout);
+}
+
+/** The masqueraded addresses per attachment tag in `nft -j list table inet patchcord` output. */
+export function masqueradedIn(json: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const items = (JSON.parse(json).nftables ?? []) as { set?: { name: string; elem?: unknown[] } }[];
   for (const item of items) {
     if (!item.set || !/^masq_local[46]$/.test(item.set.name)) continue;
     for (const e of (item.set.elem ?? []) as NftElem[]) {
