@@ -13,7 +13,7 @@ import { describeReasons, reconcileOnce, ReconcileScheduler, type Effects } from
 import { syncRoutes } from "./routes";
 import { uninstall } from "./uninstall";
 import { uplinkMtu } from "./uplink";
-import { firstStopSignal } from "../server/signals";
+import { listenForStop } from "../server/signals";
 
 /**
  * `patchcord agent`: wires the node watcher, the reconcile scheduler, the resync timer and the
@@ -71,6 +71,8 @@ export async function runAgent(args: string[], deps: AgentDeps = {}): Promise<nu
 }
 
 async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise<number> {
+  // Listening from the start: a pod deleted while its agent starts gets a clean stop, not a kill.
+  const stop = deps.stopSignal ? undefined : listenForStop();
   let api: NodeApi;
   try {
     api = deps.api ?? connectKube({ kubeconfig: o.kubeconfig, apiServer: o.apiServer }, deps.env ?? process.env);
@@ -159,7 +161,11 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
   watcher.start();
   scheduler.request("start", true, 0);
 
-  const why = await (deps.stopSignal ?? firstStopSignal());
+  const why = await (deps.stopSignal ?? stop!.stopped);
+  stop?.onRepeat(() => {
+    log("second signal: exiting without waiting for calls in flight");
+    process.exit(1);
+  });
   log(`${why}: stopping (the conflist, binaries, routes and rules stay in place)`);
   clearInterval(resync);
   await Promise.all([watcher.stop(), health.close(), server?.stop()]);

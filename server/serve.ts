@@ -2,7 +2,7 @@ import { eachArg } from "../cli/args";
 import { netlinkAvailable } from "../shared/sys/syscalls";
 import { DEFAULT_SOCKET, SOCKET_ENV } from "./protocol";
 import { ServeError, startServer } from "./server";
-import { firstStopSignal } from "./signals";
+import { listenForStop } from "./signals";
 
 const USAGE = [
   "patchcord serve [--socket PATH]: the resident CNI server; the shims hand it their calls, which it runs",
@@ -35,6 +35,9 @@ export async function runServe(args: string[], usage?: () => string): Promise<nu
     return 2;
   }
 
+  // Listening for the stop signals before the socket exists: a SIGTERM that arrives as soon as
+  // the "serving" line is out (a supervisor, a test) must stop the server cleanly, not kill it.
+  const stop = listenForStop();
   let server;
   try {
     server = await startServer({ socket, log: say, logRequests: process.env.PATCHCORD_SERVER_LOG === "requests", usage });
@@ -51,18 +54,14 @@ export async function runServe(args: string[], usage?: () => string): Promise<nu
   // calls of everyone else: one line, and the server carries on.
   process.on("unhandledRejection", (e) => say(`unexpected error, serving on: ${e instanceof Error ? e.message : String(e)}`));
   process.on("uncaughtException", (e) => say(`unexpected error, serving on: ${e.message}`));
-  const why = await firstStopSignal();
+  const why = await stop.stopped;
   // A second signal while calls finish: stop waiting for them.
-  const force = () => {
+  stop.onRepeat(() => {
     say("second signal: exiting without waiting for calls in flight");
     process.exit(1);
-  };
-  process.on("SIGTERM", force);
-  process.on("SIGINT", force);
+  });
   say(`${why}: stopping`);
   await running.stop();
-  process.off("SIGTERM", force);
-  process.off("SIGINT", force);
   say("stopped");
   return 0;
 }

@@ -23,6 +23,8 @@ if (typeof afterAll === "function") afterAll(stopAllServers);
 export class ServerProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
+  /** The signal that ended it, if one did. */
+  signal?: string;
   private readonly proc: ChildProcess;
 
   constructor(
@@ -41,13 +43,20 @@ export class ServerProcess {
     });
     live.add(this);
     this.exited = new Promise((resolve) => {
-      const gone = (code: number | null) => {
+      const gone = (code: number | null, signal?: NodeJS.Signals | null) => {
         live.delete(this);
+        this.signal = signal ?? undefined;
         resolve(code);
       };
       this.proc.on("exit", gone);
       this.proc.on("error", () => gone(null)); // could not be started at all
     });
+  }
+
+  /** How it ended, as "exit N", or the signal with its last log lines (what a failed expectation should show). */
+  async ending(): Promise<string> {
+    const code = await this.exited;
+    return code !== null ? `exit ${code}` : `killed by ${this.signal ?? "?"}; its last lines:\n${this.lines.slice(-8).join("\n")}`;
   }
 
   get pid(): number {

@@ -450,6 +450,30 @@ it("SIGTERM lets a call in flight finish, then removes the socket and its lock a
   expect([existsSync(sock), existsSync(sock + ".lock")]).toEqual([false, false]);
 });
 
+it("a SIGTERM the moment the server says it serves stops it cleanly, and a second one right behind forces the stop; neither kills it", async () => {
+  // A supervisor or the runtime's test may signal as soon as the line is out; a listener installed
+  // only after start-up, or removed between the first signal and the second, lets SIGTERM's
+  // default action kill the server (exit by signal, the socket left behind).
+  const once = async (signals: number, sock: string): Promise<{ exited: number | string | null; socketLeft: boolean }> => {
+    const child = spawn(PATCHCORD, ["serve", "--socket", sock], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      const before = log;
+      log += d.toString();
+      if (!/serving CNI calls on/.test(before) && /serving CNI calls on/.test(log)) for (let i = 0; i < signals; i++) child.kill("SIGTERM");
+    });
+    const exited = await new Promise<number | string | null>((r) => child.on("exit", (code, signal) => r(code ?? signal)));
+    return { exited, socketLeft: existsSync(sock) };
+  };
+  const sock = join(dir, "signals/cni.sock");
+  for (let round = 0; round < 5; round++) expect(await once(1, sock)).toEqual({ exited: 0, socketLeft: false });
+  // Two signals sent together may reach it as one (a pending signal is not queued twice).
+  for (let round = 0; round < 5; round++) {
+    const r = await once(2, sock);
+    expect([0, 1]).toContain(r.exited);
+  }
+});
+
 it("a stale socket (its server SIGKILLed, the lock released) is replaced by the next server", async () => {
   const sock = join(dir, "stale/cni.sock");
   const first = new Server(sock);
