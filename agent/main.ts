@@ -73,6 +73,10 @@ export async function runAgent(args: string[], deps: AgentDeps = {}): Promise<nu
 async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise<number> {
   // Listening from the start: a pod deleted while its agent starts gets a clean stop, not a kill.
   const stop = deps.stopSignal ? undefined : listenForStop();
+  stop?.onRepeat(() => {
+    log("second signal: exiting at once");
+    process.exit(1);
+  });
   let api: NodeApi;
   try {
     api = deps.api ?? connectKube({ kubeconfig: o.kubeconfig, apiServer: o.apiServer }, deps.env ?? process.env);
@@ -162,10 +166,6 @@ async function runNodeAgent(o: AgentOptions, deps: AgentDeps, log: Log): Promise
   scheduler.request("start", true, 0);
 
   const why = await (deps.stopSignal ?? stop!.stopped);
-  stop?.onRepeat(() => {
-    log("second signal: exiting without waiting for calls in flight");
-    process.exit(1);
-  });
   log(`${why}: stopping (the conflist, binaries, routes and rules stay in place)`);
   clearInterval(resync);
   await Promise.all([watcher.stop(), health.close(), server?.stop()]);

@@ -38,6 +38,11 @@ export async function runServe(args: string[], usage?: () => string): Promise<nu
   // Listening for the stop signals before the socket exists: a SIGTERM that arrives as soon as
   // the "serving" line is out (a supervisor, a test) must stop the server cleanly, not kill it.
   const stop = listenForStop();
+  // A second signal (while calls finish, or while it starts): stop waiting.
+  stop.onRepeat(() => {
+    say("second signal: exiting without waiting for calls in flight");
+    process.exit(1);
+  });
   let server;
   try {
     server = await startServer({ socket, log: say, logRequests: process.env.PATCHCORD_SERVER_LOG === "requests", usage });
@@ -55,11 +60,6 @@ export async function runServe(args: string[], usage?: () => string): Promise<nu
   process.on("unhandledRejection", (e) => say(`unexpected error, serving on: ${e instanceof Error ? e.message : String(e)}`));
   process.on("uncaughtException", (e) => say(`unexpected error, serving on: ${e.message}`));
   const why = await stop.stopped;
-  // A second signal while calls finish: stop waiting for them.
-  stop.onRepeat(() => {
-    say("second signal: exiting without waiting for calls in flight");
-    process.exit(1);
-  });
   say(`${why}: stopping`);
   await running.stop();
   say("stopped");
